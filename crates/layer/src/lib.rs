@@ -1,0 +1,4 @@
+//! The `layer` client: the command line and the verbs behind it.
+
+pub mod cli;
+mod repo_cmd;

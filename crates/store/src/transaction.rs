@@ -1,0 +1,336 @@
+//! Writing objects. A transaction stages new objects in a private
+//! directory under `tmp/`, makes them durable with one `syncfs`, and only
+//! then renames them into `objects/`. So `objects/` never holds a file
+//! whose bytes might not be on disk, and a crash leaves only a staging
+//! directory, which the next transaction reclaims.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Mutex;
+
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, RenameFlags, Timestamps};
+
+use crate::error::{Error, Result, io_err};
+use crate::fsutil;
+use crate::objects::{Checksum, ContentHasher, FileMeta, ObjectType};
+use crate::repo::{Repo, RepoLock, RepoMode, USER_META_XATTR};
+
+const STAGING_PREFIX: &str = "staging-";
+
+pub struct Transaction<'r> {
+    repo: &'r Repo,
+    staging: OwnedFd,
+    staging_name: String,
+    staged: Mutex<HashSet<(ObjectType, Checksum)>>,
+    _lock: RepoLock,
+}
+
+/// Where a content object's bytes come from.
+pub enum Content<'a> {
+    /// A regular file, read from its current offset to the end.
+    Fd(BorrowedFd<'a>),
+    Bytes(&'a [u8]),
+    /// A symlink: no bytes, the target is in the metadata.
+    Symlink,
+}
+
+impl Repo {
+    pub fn begin(&self) -> Result<Transaction<'_>> {
+        let lock = self.lock(false)?;
+        self.reclaim_staging()?;
+        let tmp = fsutil::open_dir(&self.dir, "tmp").map_err(io_err("opening", self.path.join("tmp").display()))?;
+        let staging_name = format!("{STAGING_PREFIX}{}-{:x}", std::process::id(), crate::refs::unique());
+        // 0700: a staged setuid file must not be reachable by anyone else
+        // before it is published (or reclaimed after a crash).
+        rustix::fs::mkdirat(&tmp, staging_name.as_str(), Mode::from_raw_mode(0o700))
+            .map_err(io_err("creating staging directory in", self.path.join("tmp").display()))?;
+        let staging = fsutil::open_dir(&tmp, staging_name.as_str())
+            .map_err(io_err("opening staging directory", &staging_name))?;
+        // Held for the transaction's life; reclaim skips locked directories.
+        rustix::fs::flock(&staging, FlockOperation::LockExclusive).map_err(io_err("locking", &staging_name))?;
+        Ok(Transaction { repo: self, staging, staging_name, staged: Mutex::new(HashSet::new()), _lock: lock })
+    }
+
+    /// Removes staging directories of transactions that died.
+    fn reclaim_staging(&self) -> Result<()> {
+        let tmp = fsutil::open_dir(&self.dir, "tmp").map_err(io_err("opening", self.path.join("tmp").display()))?;
+        for (name, _, _) in fsutil::read_names(&tmp).map_err(io_err("listing", "tmp"))? {
+            if !name.starts_with(STAGING_PREFIX.as_bytes()) {
+                continue;
+            }
+            let Ok(fd) = fsutil::open_dir(&tmp, OsStr::from_bytes(&name)) else { continue };
+            if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                drop(fd);
+                fsutil::remove_all_at(tmp.as_fd(), &name).map_err(io_err("removing stale staging", String::from_utf8_lossy(&name)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn staged_name(kind: ObjectType, checksum: &Checksum, archive: bool) -> String {
+    format!("{}.{}", checksum.to_hex(), kind.extension(archive))
+}
+
+impl<'r> Transaction<'r> {
+    pub fn repo(&self) -> &'r Repo {
+        self.repo
+    }
+
+    /// True if the object is in the repository or already staged.
+    pub fn has_object(&self, kind: ObjectType, checksum: &Checksum) -> Result<bool> {
+        if self.staged.lock().map(|s| s.contains(&(kind, *checksum))).unwrap_or(false) {
+            return Ok(true);
+        }
+        self.repo.has_object(kind, checksum)
+    }
+
+    /// Claims an object for this transaction; false if present or claimed.
+    fn claim(&self, kind: ObjectType, checksum: &Checksum) -> Result<bool> {
+        if self.repo.has_object(kind, checksum)? {
+            return Ok(false);
+        }
+        let mut staged = self.staged.lock().map_err(|_| Error::Unsupported {
+            path: self.staging_name.clone(),
+            reason: "a writer thread panicked".into(),
+        })?;
+        Ok(staged.insert((kind, *checksum)))
+    }
+
+    fn unclaim(&self, kind: ObjectType, checksum: &Checksum) {
+        if let Ok(mut s) = self.staged.lock() {
+            s.remove(&(kind, *checksum));
+        }
+    }
+
+    /// Writes a dirtree, dirmeta or commit; returns its checksum.
+    pub fn write_metadata(&self, kind: ObjectType, data: &[u8]) -> Result<Checksum> {
+        let checksum = Checksum::of(data);
+        if !self.claim(kind, &checksum)? {
+            return Ok(checksum);
+        }
+        let name = staged_name(kind, &checksum, self.repo.mode.is_archive());
+        let result = self.create_file(&name, 0o644).and_then(|fd| {
+            let mut f = std::fs::File::from(fd);
+            f.write_all(data).map_err(io_err("writing object", &name))
+        });
+        if result.is_err() {
+            self.unclaim(kind, &checksum);
+        }
+        result.map(|()| checksum)
+    }
+
+    fn create_file(&self, name: &str, mode: u32) -> Result<OwnedFd> {
+        rustix::fs::openat(
+            &self.staging,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )
+        .map_err(io_err("creating object", name))
+    }
+
+    /// Writes a content object whose checksum the caller computed from the
+    /// same metadata and bytes. Skips it if the repository has it.
+    pub fn write_content_trusted(&self, checksum: &Checksum, meta: &FileMeta, content: Content<'_>) -> Result<()> {
+        if !self.claim(ObjectType::File, checksum)? {
+            return Ok(());
+        }
+        let name = staged_name(ObjectType::File, checksum, self.repo.mode.is_archive());
+        let result = self.write_content_at(&name, meta, content);
+        if result.is_err() {
+            self.unclaim(ObjectType::File, checksum);
+            let _ = rustix::fs::unlinkat(&self.staging, name.as_str(), AtFlags::empty());
+        }
+        result
+    }
+
+    /// Writes a content object from an untrusted stream, computing its
+    /// checksum as it goes; when `expected` is given, a different checksum
+    /// is an error and nothing is kept.
+    pub fn write_content_stream(
+        &self,
+        meta: &FileMeta,
+        content: &mut dyn Read,
+        expected: Option<&Checksum>,
+    ) -> Result<Checksum> {
+        meta.validate().map_err(|source| Error::Unsupported { path: "content object".into(), reason: source.to_string() })?;
+        // Spool to an unnamed staging file first: the checksum is known only
+        // at the end.
+        let spool = rustix::fs::openat(
+            &self.staging,
+            ".",
+            OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(io_err("creating spool file in", &self.staging_name))?;
+        let mut hasher = ContentHasher::new(meta);
+        {
+            let mut out = std::fs::File::from(spool.try_clone().map_err(io_err("spooling", &self.staging_name))?);
+            let mut buf = vec![0u8; 128 * 1024];
+            loop {
+                let n = content.read(&mut buf).map_err(io_err("reading content for", &self.staging_name))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n]).map_err(io_err("spooling", &self.staging_name))?;
+            }
+        }
+        let checksum = hasher.finish();
+        if let Some(expected) = expected
+            && *expected != checksum
+        {
+            return Err(Error::ChecksumMismatch { kind: ObjectType::File, expected: *expected, actual: checksum });
+        }
+        rustix::fs::seek(&spool, rustix::fs::SeekFrom::Start(0)).map_err(io_err("rewinding spool", &self.staging_name))?;
+        let content = if meta.is_symlink() { Content::Symlink } else { Content::Fd(spool.as_fd()) };
+        self.write_content_trusted(&checksum, meta, content)?;
+        Ok(checksum)
+    }
+
+    fn write_content_at(&self, name: &str, meta: &FileMeta, content: Content<'_>) -> Result<()> {
+        let staging = self.staging.as_fd();
+        match self.repo.mode {
+            RepoMode::Bare if meta.is_symlink() => {
+                rustix::fs::symlinkat(meta.symlink_target.as_str(), staging, name).map_err(io_err("creating symlink object", name))?;
+                rustix::fs::chownat(
+                    staging,
+                    name,
+                    Some(rustix::fs::Uid::from_raw(meta.uid)),
+                    Some(rustix::fs::Gid::from_raw(meta.gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(io_err("setting owner of", name))?;
+                fsutil::set_link_xattrs(staging, name.as_bytes(), &meta.xattrs).map_err(io_err("setting xattrs of", name))?;
+                Ok(())
+            }
+            RepoMode::Bare => {
+                let fd = self.create_file(name, 0o600)?;
+                write_content(&fd, content, name)?;
+                rustix::fs::fchown(
+                    &fd,
+                    Some(rustix::fs::Uid::from_raw(meta.uid)),
+                    Some(rustix::fs::Gid::from_raw(meta.gid)),
+                )
+                .map_err(io_err("setting owner of", name))?;
+                fsutil::set_fd_xattrs(fd.as_fd(), &meta.xattrs).map_err(io_err("setting xattrs of", name))?;
+                // Last, because chown clears setuid bits.
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(meta.mode & 0o7777)).map_err(io_err("setting mode of", name))?;
+                zero_mtime(&fd, name)
+            }
+            RepoMode::BareUser => {
+                let fd = self.create_file(name, 0o644)?;
+                if meta.is_symlink() {
+                    // NUL-terminated, as OSTree writes it.
+                    let mut target = meta.symlink_target.clone().into_bytes();
+                    target.push(0);
+                    write_content(&fd, Content::Bytes(&target), name)?;
+                } else {
+                    write_content(&fd, content, name)?;
+                }
+                rustix::fs::fsetxattr(&fd, USER_META_XATTR, &meta.bare_user_meta(), rustix::fs::XattrFlags::empty())
+                    .map_err(io_err("setting metadata xattr of", name))?;
+                if meta.is_regular() {
+                    let content_mode = (meta.mode & 0o775) | 0o400;
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(content_mode)).map_err(io_err("setting mode of", name))?;
+                }
+                zero_mtime(&fd, name)
+            }
+            RepoMode::Archive => {
+                let fd = self.create_file(name, 0o644)?;
+                let mut file = std::fs::File::from(fd);
+                let (size, mut reader): (u64, Box<dyn Read>) = match content {
+                    Content::Symlink => (0, Box::new(std::io::empty())),
+                    Content::Bytes(b) => (b.len() as u64, Box::new(b)),
+                    Content::Fd(fd) => {
+                        let st = rustix::fs::fstat(fd).map_err(io_err("reading", name))?;
+                        let pos = rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0)).map_err(io_err("reading", name))?;
+                        let f = std::fs::File::from(fd.try_clone_to_owned().map_err(io_err("reading", name))?);
+                        ((st.st_size as u64).saturating_sub(pos), Box::new(f))
+                    }
+                };
+                file.write_all(&meta.archive_header(size)).map_err(io_err("writing object", name))?;
+                if meta.is_regular() {
+                    let mut z = flate2::write::DeflateEncoder::new(&mut file, flate2::Compression::new(6));
+                    let copied = std::io::copy(&mut reader, &mut z).map_err(io_err("compressing object", name))?;
+                    z.finish().map_err(io_err("compressing object", name))?;
+                    if copied != size {
+                        return Err(Error::Unsupported { path: name.into(), reason: "file changed while it was read".into() });
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes every staged object durable, moves it into `objects/`, and
+    /// then points each ref at its commit. After this returns, the objects
+    /// and refs survive a crash.
+    pub fn commit(self, refs: &[(&str, Option<Checksum>)]) -> Result<()> {
+        let repo = self.repo;
+        // One syncfs makes every staged byte durable before any object
+        // becomes visible under `objects/`.
+        rustix::fs::syncfs(&self.staging).map_err(io_err("syncing", &self.staging_name))?;
+        let staged = std::mem::take(&mut *self.staged.lock().map_err(|_| Error::Unsupported {
+            path: self.staging_name.clone(),
+            reason: "a writer thread panicked".into(),
+        })?);
+        let archive = repo.mode.is_archive();
+        let mut prefixes = HashSet::new();
+        for (kind, checksum) in &staged {
+            let name = staged_name(*kind, checksum, archive);
+            let rel = repo.object_relpath(*kind, checksum);
+            let prefix = &rel[..2];
+            if prefixes.insert(prefix.to_owned()) {
+                fsutil::ensure_dir(&repo.objects, prefix, 0o755).map_err(io_err("creating", prefix))?;
+            }
+            match rustix::fs::renameat_with(&self.staging, name.as_str(), &repo.objects, rel.as_str(), RenameFlags::NOREPLACE) {
+                Ok(()) => {}
+                // Someone else published the same object meanwhile; content is
+                // addressed, so theirs is ours.
+                Err(rustix::io::Errno::EXIST) => {
+                    let _ = rustix::fs::unlinkat(&self.staging, name.as_str(), AtFlags::empty());
+                }
+                Err(e) => return Err(io_err("publishing object", &rel)(e)),
+            }
+        }
+        for prefix in &prefixes {
+            let fd = fsutil::open_dir(&repo.objects, prefix.as_str()).map_err(io_err("opening", prefix))?;
+            rustix::fs::fsync(&fd).map_err(io_err("syncing", prefix))?;
+        }
+        for (name, checksum) in refs {
+            repo.refs().set(name, checksum.as_ref())?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        // Published or abandoned, the staging directory goes.
+        if let Ok(tmp) = fsutil::open_dir(&self.repo.dir, "tmp") {
+            let _ = fsutil::remove_all_at(tmp.as_fd(), self.staging_name.as_bytes());
+        }
+    }
+}
+
+fn write_content(fd: &OwnedFd, content: Content<'_>, name: &str) -> Result<()> {
+    match content {
+        Content::Bytes(b) => std::fs::File::from(fd.try_clone().map_err(io_err("writing object", name))?)
+            .write_all(b)
+            .map_err(io_err("writing object", name)),
+        Content::Fd(src) => fsutil::copy_fd(src, fd.as_fd()).map(|_| ()).map_err(io_err("writing object", name)),
+        Content::Symlink => Ok(()),
+    }
+}
+
+fn zero_mtime(fd: &OwnedFd, name: &str) -> Result<()> {
+    // OSTree gives every content object the epoch as mtime, so checkouts
+    // are reproducible.
+    let zero = rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 };
+    rustix::fs::futimens(fd, &Timestamps { last_access: zero, last_modification: zero }).map_err(io_err("setting mtime of", name))
+}
