@@ -52,6 +52,9 @@ pub enum RepoCommand {
     Fsck(FsckOpts),
     /// Delete objects no ref reaches.
     Prune(PruneOpts),
+    /// Fetch refs from an `archive` repository over HTTP; every object is
+    /// verified against its checksum before it is stored.
+    Pull(PullOpts),
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +187,25 @@ pub struct PruneOpts {
     dry_run: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct PullOpts {
+    #[command(flatten)]
+    repo: RepoArg,
+    /// Store the refs as `REMOTE:REF` (under refs/remotes/) instead of as local refs.
+    #[arg(long)]
+    remote: Option<String>,
+    /// Parallel downloads.
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
+    #[arg(long)]
+    json: bool,
+    /// Base URL of the repository.
+    url: String,
+    /// Refs or commit checksums to pull.
+    #[arg(required = true)]
+    refs: Vec<String>,
+}
+
 pub fn run(cmd: RepoCommand) -> anyhow::Result<i32> {
     match cmd {
         RepoCommand::Init(o) => init(o),
@@ -197,6 +219,7 @@ pub fn run(cmd: RepoCommand) -> anyhow::Result<i32> {
         RepoCommand::Refs(o) => refs(o),
         RepoCommand::Fsck(o) => fsck(o),
         RepoCommand::Prune(o) => prune(o),
+        RepoCommand::Pull(o) => pull(o),
     }
 }
 
@@ -242,13 +265,13 @@ fn checkout(o: CheckoutOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let commit = repo.refs().resolve(&o.rev)?;
     if !o.union && o.dest.symlink_metadata().is_ok() {
-        return Err(UserError(format!("`{}` already exists\nhint: pass --union to check out over it", o.dest.display())).into());
+        return Err(UserError(format!(
+            "`{}` already exists\nhint: pass --union to check out over it",
+            o.dest.display()
+        ))
+        .into());
     }
-    let opts = CheckoutOptions {
-        mode: o.copy.then_some(CheckoutMode::Copy),
-        union: o.union,
-        whiteouts: o.whiteouts,
-    };
+    let opts = CheckoutOptions { mode: o.copy.then_some(CheckoutMode::Copy), union: o.union, whiteouts: o.whiteouts };
     let stats = repo.checkout(&commit, &o.dest, &opts)?;
     let fallbacks = stats.link_fallbacks.load(std::sync::atomic::Ordering::Relaxed);
     if fallbacks > 0 {
@@ -508,7 +531,8 @@ fn fsck(o: FsckOpts) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        let dangling: Vec<_> = report.dangling_refs.iter().map(|(n, c)| json!({ "ref": n, "commit": c.to_string() })).collect();
+        let dangling: Vec<_> =
+            report.dangling_refs.iter().map(|(n, c)| json!({ "ref": n, "commit": c.to_string() })).collect();
         writeln!(
             out,
             "{}",
@@ -542,5 +566,46 @@ fn prune(o: PruneOpts) -> anyhow::Result<i32> {
     let stats = repo.prune(&store::prune::PruneOptions { depth, dry_run: o.dry_run })?;
     let verb = if o.dry_run { "Would delete" } else { "Deleted" };
     println!("{verb} {} objects, {} bytes; {} reachable", stats.deleted, stats.freed_bytes, stats.reachable);
+    Ok(0)
+}
+
+#[context("Pulling {} from `{}`", o.refs.join(", "), o.url)]
+fn pull(o: PullOpts) -> anyhow::Result<i32> {
+    let repo = open(&o.repo)?;
+    let progress = |p: store::pull::PullProgress| {
+        eprint!("\rReceiving objects: {}/{} ({} bytes)", p.fetched_objects, p.requested_objects, p.fetched_bytes);
+    };
+    let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let opts = store::pull::PullOptions {
+        remote: o.remote.clone(),
+        jobs: o.jobs.max(1),
+        progress: if show_progress { Some(&progress) } else { None },
+    };
+    let stats = store::pull::pull(&repo, &o.url, &o.refs, &opts)?;
+    if show_progress {
+        eprintln!();
+    }
+    let mut out = std::io::stdout().lock();
+    if o.json {
+        let refs: Vec<_> = stats
+            .refs
+            .iter()
+            .map(|r| json!({ "requested": r.requested, "ref": r.local, "commit": r.commit.to_string() }))
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            json!({ "version": 1, "refs": refs, "fetched_objects": stats.fetched_objects,
+                    "fetched_bytes": stats.fetched_bytes, "skipped_objects": stats.skipped_objects })
+        )?;
+    } else {
+        for r in &stats.refs {
+            writeln!(out, "{} {}", r.local.as_deref().unwrap_or(&r.requested), r.commit)?;
+        }
+        eprintln!(
+            "{} objects fetched ({} bytes), {} already present",
+            stats.fetched_objects, stats.fetched_bytes, stats.skipped_objects
+        );
+    }
     Ok(0)
 }

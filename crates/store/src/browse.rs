@@ -42,7 +42,9 @@ impl Repo {
 
     pub fn entry(&self, node: &Node) -> Result<Entry> {
         Ok(match node {
-            Node::Dir { tree, meta } => Entry::Dir { tree: *tree, meta_checksum: *meta, meta: self.read_dirmeta(meta)? },
+            Node::Dir { tree, meta } => {
+                Entry::Dir { tree: *tree, meta_checksum: *meta, meta: self.read_dirmeta(meta)? }
+            }
             Node::File(c) => {
                 let content = self.open_content(c)?;
                 Entry::File { checksum: *c, meta: content.meta, size: content.size }

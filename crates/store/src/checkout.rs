@@ -67,7 +67,13 @@ impl Repo {
         self.checkout_tree(&commit.root_tree, &commit.root_meta, dest, opts)
     }
 
-    pub fn checkout_tree(&self, tree: &Checksum, meta: &Checksum, dest: &Path, opts: &CheckoutOptions) -> Result<CheckoutStats> {
+    pub fn checkout_tree(
+        &self,
+        tree: &Checksum,
+        meta: &Checksum,
+        dest: &Path,
+        opts: &CheckoutOptions,
+    ) -> Result<CheckoutStats> {
         let mode = match opts.mode {
             Some(CheckoutMode::Hardlink) if self.mode != RepoMode::Bare => {
                 return Err(Error::Unsupported {
@@ -93,7 +99,14 @@ impl Repo {
 }
 
 impl Ctx<'_> {
-    fn checkout_dir(&self, parent: BorrowedFd<'_>, name: &[u8], tree: &Checksum, meta: &Checksum, path: PathBuf) -> Result<()> {
+    fn checkout_dir(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &[u8],
+        tree: &Checksum,
+        meta: &Checksum,
+        path: PathBuf,
+    ) -> Result<()> {
         let display = path.display();
         let dirmeta = self.repo.read_dirmeta(meta)?;
         let dirtree = self.repo.read_dirtree(tree)?;
@@ -101,11 +114,13 @@ impl Ctx<'_> {
         let created = match rustix::fs::mkdirat(parent, name_os, Mode::from_raw_mode(0o700)) {
             Ok(()) => true,
             Err(Errno::EXIST) if self.opts.union => {
-                let st = rustix::fs::statat(parent, name_os, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err("reading", &display))?;
+                let st = rustix::fs::statat(parent, name_os, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(io_err("reading", &display))?;
                 if st.st_mode & crate::objects::S_IFMT != crate::objects::S_IFDIR {
                     // A directory replaces a file or symlink of the tree below.
                     fsutil::remove_all_at(parent, name).map_err(io_err("replacing", &display))?;
-                    rustix::fs::mkdirat(parent, name_os, Mode::from_raw_mode(0o700)).map_err(io_err("creating", &display))?;
+                    rustix::fs::mkdirat(parent, name_os, Mode::from_raw_mode(0o700))
+                        .map_err(io_err("creating", &display))?;
                     true
                 } else {
                     false
@@ -147,7 +162,8 @@ impl Ctx<'_> {
                     path: path.join(file).display().to_string(),
                     reason: e.to_string(),
                 })?;
-                fsutil::remove_all_at(dir.as_fd(), target.as_bytes()).map_err(io_err("removing", path.join(target).display()))?;
+                fsutil::remove_all_at(dir.as_fd(), target.as_bytes())
+                    .map_err(io_err("removing", path.join(target).display()))?;
             }
         }
         Ok(())
@@ -165,7 +181,8 @@ impl Ctx<'_> {
                         return Ok(());
                     }
                     Err(Errno::EXIST) if self.opts.union && !replaced => {
-                        fsutil::remove_all_at(dir, name.as_bytes()).map_err(io_err("replacing", path.join(name).display()))?;
+                        fsutil::remove_all_at(dir, name.as_bytes())
+                            .map_err(io_err("replacing", path.join(name).display()))?;
                         replaced = true;
                     }
                     Err(Errno::NOENT) if !self.repo.has_object(ObjectType::File, checksum)? => {
@@ -194,18 +211,25 @@ impl Ctx<'_> {
             fsutil::remove_all_at(dir, name.as_bytes()).map_err(io_err("replacing", &display))?;
         }
         if meta.is_symlink() {
-            rustix::fs::symlinkat(meta.symlink_target.as_str(), dir, name).map_err(io_err("creating symlink", &display))?;
+            rustix::fs::symlinkat(meta.symlink_target.as_str(), dir, name)
+                .map_err(io_err("creating symlink", &display))?;
             let owner = (rustix::fs::Uid::from_raw(meta.uid), rustix::fs::Gid::from_raw(meta.gid));
             if let Err(e) = rustix::fs::chownat(dir, name, Some(owner.0), Some(owner.1), AtFlags::SYMLINK_NOFOLLOW)
-                && !(e == Errno::PERM && !is_root())
+                && (e != Errno::PERM || is_root())
             {
                 return Err(io_err("setting owner of", &display)(e));
             }
-            fsutil::set_link_xattrs(dir, name.as_bytes(), &meta.xattrs).map_err(io_err("setting xattrs of", &display))?;
+            fsutil::set_link_xattrs(dir, name.as_bytes(), &meta.xattrs)
+                .map_err(io_err("setting xattrs of", &display))?;
             return Ok(());
         }
-        let fd = rustix::fs::openat(dir, name, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))
-            .map_err(io_err("creating", &display))?;
+        let fd = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(io_err("creating", &display))?;
         let mut file = std::fs::File::from(fd);
         std::io::copy(&mut content, &mut file).map_err(io_err("writing", &display))?;
         file.flush().map_err(io_err("writing", &display))?;

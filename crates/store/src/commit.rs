@@ -16,7 +16,9 @@ use crate::error::{Error, Result, io_err};
 use crate::fsutil;
 use crate::gvariant::Value;
 use crate::mtree::{MutableTree, Subdir};
-use crate::objects::{Checksum, Commit, ContentHasher, DirMeta, FileMeta, ObjectType, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use crate::objects::{
+    Checksum, Commit, ContentHasher, DirMeta, FileMeta, ObjectType, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+};
 use crate::repo::{Repo, RepoMode};
 use crate::transaction::{Content, Transaction};
 
@@ -65,7 +67,8 @@ impl DevInoCache {
                 if ty != FileType::Directory || prefix.len() != 2 {
                     continue;
                 }
-                let dir = fsutil::open_dir(&repo.objects, OsStr::from_bytes(&prefix)).map_err(io_err("listing", "objects"))?;
+                let dir = fsutil::open_dir(&repo.objects, OsStr::from_bytes(&prefix))
+                    .map_err(io_err("listing", "objects"))?;
                 for (name, _, ino) in fsutil::read_names(&dir).map_err(io_err("listing", "objects"))? {
                     let Some(rest) = name.strip_suffix(b".file") else { continue };
                     let mut hex = prefix.clone();
@@ -143,7 +146,8 @@ impl Walker<'_, '_> {
                 .map_err(io_err("reading", child_path.display()))?;
             match st.st_mode & S_IFMT {
                 S_IFDIR => {
-                    let sub = fsutil::open_dir(&*dir, name.as_str()).map_err(io_err("opening", child_path.display()))?;
+                    let sub =
+                        fsutil::open_dir(&*dir, name.as_str()).map_err(io_err("opening", child_path.display()))?;
                     let walked = self.walk(sub, &child_path)?;
                     out.dirs.push((name, walked));
                 }
@@ -160,7 +164,12 @@ impl Walker<'_, '_> {
                             Pending::Known(c)
                         }
                         None => {
-                            self.jobs.push(Job { parent: dir.clone(), name: name.clone().into(), path: child_path, stat: st });
+                            self.jobs.push(Job {
+                                parent: dir.clone(),
+                                name: name.clone().into(),
+                                path: child_path,
+                                stat: st,
+                            });
                             Pending::Job(self.jobs.len() - 1)
                         }
                     };
@@ -182,12 +191,14 @@ fn hash_and_write(tx: &Transaction<'_>, job: &Job) -> Result<Checksum> {
     let display = job.path.display();
     let st = &job.stat;
     if st.st_mode & S_IFMT == S_IFLNK {
-        let target = rustix::fs::readlinkat(&*job.parent, job.name.as_os_str(), Vec::new()).map_err(io_err("reading", &display))?;
+        let target = rustix::fs::readlinkat(&*job.parent, job.name.as_os_str(), Vec::new())
+            .map_err(io_err("reading", &display))?;
         let target = String::from_utf8(target.into_bytes()).map_err(|_| Error::Unsupported {
             path: display.to_string(),
             reason: "symlink target is not UTF-8".into(),
         })?;
-        let xattrs = fsutil::link_xattrs(job.parent.as_fd(), job.name.as_bytes()).map_err(io_err("reading xattrs of", &display))?;
+        let xattrs = fsutil::link_xattrs(job.parent.as_fd(), job.name.as_bytes())
+            .map_err(io_err("reading xattrs of", &display))?;
         let meta = FileMeta { uid: st.st_uid, gid: st.st_gid, mode: st.st_mode, symlink_target: target, xattrs };
         let checksum = ContentHasher::new(&meta).finish();
         tx.write_content_trusted(&checksum, &meta, Content::Symlink)?;
@@ -240,7 +251,11 @@ fn resolve(dir: WalkDir, sums: &[Checksum]) -> MutableTree {
 }
 
 /// Writes the objects of directory `path` and returns its tree.
-pub fn write_directory(tx: &Transaction<'_>, path: &Path, cache: Option<&DevInoCache>) -> Result<(MutableTree, CommitStats)> {
+pub fn write_directory(
+    tx: &Transaction<'_>,
+    path: &Path,
+    cache: Option<&DevInoCache>,
+) -> Result<(MutableTree, CommitStats)> {
     let root = fsutil::open_dir(rustix::fs::CWD, path).map_err(io_err("opening", path.display()))?;
     let mut walker = Walker { tx, cache, jobs: Vec::new(), stats: CommitStats::default() };
     let walked = walker.walk(root, path)?;
@@ -250,7 +265,12 @@ pub fn write_directory(tx: &Transaction<'_>, path: &Path, cache: Option<&DevInoC
 }
 
 /// Writes a commit object for `root`; returns its checksum.
-pub fn write_commit(tx: &Transaction<'_>, root: &MutableTree, parent: Option<Checksum>, opts: &CommitOptions) -> Result<Checksum> {
+pub fn write_commit(
+    tx: &Transaction<'_>,
+    root: &MutableTree,
+    parent: Option<Checksum>,
+    opts: &CommitOptions,
+) -> Result<Checksum> {
     let (root_tree, root_meta) = root.write(tx)?;
     let timestamp = opts.timestamp.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

@@ -81,8 +81,25 @@ impl Repo {
                 (_, Some(_)) => out.push(Change { path, kind: ChangeKind::Modified }),
             }
         }
-        for name in right.keys().filter(|n| !left.contains_key(*n)) {
-            out.push(Change { path: format!("{prefix}/{name}"), kind: ChangeKind::Added });
+        for (name, side) in right.iter().filter(|(n, _)| !left.contains_key(*n)) {
+            let path = format!("{prefix}/{name}");
+            out.push(Change { path: path.clone(), kind: ChangeKind::Added });
+            if let Side::Dir(tree, _) = side {
+                self.add_all(tree, &path, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An added directory lists everything below it; a removed one only
+    /// itself. That is what `ostree diff` prints.
+    fn add_all(&self, tree: &Checksum, prefix: &str, out: &mut Vec<Change>) -> Result<()> {
+        for (name, side) in self.entries(tree)? {
+            let path = format!("{prefix}/{name}");
+            out.push(Change { path: path.clone(), kind: ChangeKind::Added });
+            if let Side::Dir(t, _) = side {
+                self.add_all(&t, &path, out)?;
+            }
         }
         Ok(())
     }

@@ -47,7 +47,10 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Builds an `Error::Io` mapper naming the action and the path.
-pub(crate) fn io_err<E: Into<io::Error>>(action: &'static str, path: impl std::fmt::Display) -> impl FnOnce(E) -> Error {
+pub(crate) fn io_err<E: Into<io::Error>>(
+    action: &'static str,
+    path: impl std::fmt::Display,
+) -> impl FnOnce(E) -> Error {
     let path = path.to_string();
     move |e| Error::Io { action, path, source: e.into() }
 }

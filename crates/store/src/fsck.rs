@@ -40,7 +40,9 @@ impl Repo {
     /// All objects of one kind present under `objects/`.
     pub fn list_objects(&self, kind: Option<ObjectType>) -> Result<Vec<(ObjectType, Checksum)>> {
         let mut out = Vec::new();
-        for (prefix, _, _) in fsutil::read_names(&self.objects).map_err(io_err("listing", self.path.join("objects").display()))? {
+        for (prefix, _, _) in
+            fsutil::read_names(&self.objects).map_err(io_err("listing", self.path.join("objects").display()))?
+        {
             if prefix.len() != 2 {
                 continue;
             }
@@ -96,7 +98,10 @@ impl Repo {
         let mut commit_roots = Vec::new();
         for (_, c) in &commits {
             report.commits += 1;
-            match self.verify_metadata(ObjectType::Commit, c).and_then(|d| Commit::parse(&d).map_err(|e| error_chain(&e))) {
+            match self
+                .verify_metadata(ObjectType::Commit, c)
+                .and_then(|d| Commit::parse(&d).map_err(|e| error_chain(&e)))
+            {
                 Ok(commit) => commit_roots.push((*c, commit)),
                 Err(reason) => {
                     bad.insert((ObjectType::Commit, *c), reason);
@@ -112,19 +117,24 @@ impl Repo {
         let mut seen_trees = HashSet::new();
         let mut seen_metas = HashSet::new();
         let mut contents = BTreeSet::new();
-        let mut stack: Vec<(Checksum, Checksum)> = commit_roots.iter().map(|(_, c)| (c.root_tree, c.root_meta)).collect();
+        let mut stack: Vec<(Checksum, Checksum)> =
+            commit_roots.iter().map(|(_, c)| (c.root_tree, c.root_meta)).collect();
         while let Some((tree, meta)) = stack.pop() {
             if seen_metas.insert(meta) {
-                if let Err(reason) = self.verify_metadata(ObjectType::DirMeta, &meta).and_then(|d| {
-                    DirMeta::parse(&d).map(|_| ()).map_err(|e| error_chain(&e))
-                }) {
+                if let Err(reason) = self
+                    .verify_metadata(ObjectType::DirMeta, &meta)
+                    .and_then(|d| DirMeta::parse(&d).map(|_| ()).map_err(|e| error_chain(&e)))
+                {
                     bad.insert((ObjectType::DirMeta, meta), reason);
                 }
             }
             if !seen_trees.insert(tree) {
                 continue;
             }
-            match self.verify_metadata(ObjectType::DirTree, &tree).and_then(|d| DirTree::parse(&d).map_err(|e| error_chain(&e))) {
+            match self
+                .verify_metadata(ObjectType::DirTree, &tree)
+                .and_then(|d| DirTree::parse(&d).map_err(|e| error_chain(&e)))
+            {
                 Ok(t) => {
                     contents.extend(t.files.iter().map(|(_, c)| *c));
                     stack.extend(t.dirs.iter().map(|(_, t, m)| (*t, *m)));
@@ -135,10 +145,8 @@ impl Repo {
             }
         }
         let contents: Vec<Checksum> = contents.into_iter().collect();
-        let content_problems: Vec<(Checksum, String)> = contents
-            .par_iter()
-            .filter_map(|c| self.verify_content(c).err().map(|reason| (*c, reason)))
-            .collect();
+        let content_problems: Vec<(Checksum, String)> =
+            contents.par_iter().filter_map(|c| self.verify_content(c).err().map(|reason| (*c, reason))).collect();
         for (c, reason) in content_problems {
             bad.insert((ObjectType::File, c), reason);
         }

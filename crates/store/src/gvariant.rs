@@ -141,10 +141,7 @@ impl Type {
     }
 
     fn is_basic(&self) -> bool {
-        !matches!(
-            self,
-            Type::Variant | Type::Array(_) | Type::Maybe(_) | Type::Tuple(_) | Type::DictEntry(..)
-        )
+        !matches!(self, Type::Variant | Type::Array(_) | Type::Maybe(_) | Type::Tuple(_) | Type::DictEntry(..))
     }
 
     pub fn alignment(&self) -> usize {
@@ -172,11 +169,7 @@ impl Type {
                 for m in members {
                     size = align(size, m.alignment()) + m.fixed_size()?;
                 }
-                if members.is_empty() {
-                    Some(1)
-                } else {
-                    Some(align(size, self.alignment()))
-                }
+                if members.is_empty() { Some(1) } else { Some(align(size, self.alignment())) }
             }
             Type::DictEntry(k, v) => {
                 let size = align(k.fixed_size()?, v.alignment()) + v.fixed_size()?;
@@ -435,12 +428,9 @@ fn read(ty: &Type, data: &[u8], depth: usize) -> Result<Value> {
             }
         }
         Type::Variant => {
-            let sep = data
-                .iter()
-                .rposition(|&b| b == 0)
-                .ok_or_else(|| malformed(ty, "variant has no type string"))?;
-            let sig = std::str::from_utf8(&data[sep + 1..])
-                .map_err(|_| malformed(ty, "variant type string is not UTF-8"))?;
+            let sep = data.iter().rposition(|&b| b == 0).ok_or_else(|| malformed(ty, "variant has no type string"))?;
+            let sig =
+                std::str::from_utf8(&data[sep + 1..]).map_err(|_| malformed(ty, "variant type string is not UTF-8"))?;
             let inner_ty = Type::parse(sig)?;
             Value::Variant(Box::new(read(&inner_ty, &data[..sep], depth + 1)?))
         }

@@ -15,6 +15,7 @@ pub mod gvariant;
 pub mod mtree;
 pub mod objects;
 pub mod prune;
+pub mod pull;
 pub mod refs;
 pub mod repo;
 pub mod transaction;

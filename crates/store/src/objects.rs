@@ -533,7 +533,8 @@ mod tests {
     #[test]
     fn content_checksum_matches_ostree() {
         // `printf 'hello\n' > f; ostree commit` in a bare repo names it so.
-        let meta = FileMeta { uid: 0, gid: 0, mode: 0o100644, symlink_target: String::new(), xattrs: Xattrs::default() };
+        let meta =
+            FileMeta { uid: 0, gid: 0, mode: 0o100644, symlink_target: String::new(), xattrs: Xattrs::default() };
         let mut h = ContentHasher::new(&meta);
         h.update(b"hello\n");
         assert_eq!(h.finish().to_hex(), "44f778e59f0a4748d6b0c90a47347212a231c4ad1e8f7ea5c5dffc7749153a6b");

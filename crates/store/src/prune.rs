@@ -70,7 +70,8 @@ impl Repo {
             }
             stats.deleted += 1;
             if !opts.dry_run {
-                rustix::fs::unlinkat(&self.objects, rel.as_str(), AtFlags::empty()).map_err(io_err("deleting object", &rel))?;
+                rustix::fs::unlinkat(&self.objects, rel.as_str(), AtFlags::empty())
+                    .map_err(io_err("deleting object", &rel))?;
             }
         }
         Ok(stats)

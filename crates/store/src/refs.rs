@@ -60,7 +60,8 @@ pub fn write_atomic(dir: impl AsFd, name: &str, data: &[u8]) -> std::io::Result<
 pub(crate) fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     (u64::from(nanos) << 20) ^ COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -119,10 +120,12 @@ impl Refs<'_> {
                             built.push('/');
                         }
                         built.push_str(part);
-                        fsutil::ensure_dir(&self.repo.dir, built.as_str(), 0o755).map_err(io_err("creating", &display))?;
+                        fsutil::ensure_dir(&self.repo.dir, built.as_str(), 0o755)
+                            .map_err(io_err("creating", &display))?;
                     }
                 }
-                write_atomic(&self.repo.dir, &path, format!("{c}\n").as_bytes()).map_err(io_err("writing ref", &display))
+                write_atomic(&self.repo.dir, &path, format!("{c}\n").as_bytes())
+                    .map_err(io_err("writing ref", &display))
             }
             None => match rustix::fs::unlinkat(&self.repo.dir, path.as_str(), rustix::fs::AtFlags::empty()) {
                 Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),

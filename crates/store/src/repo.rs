@@ -80,11 +80,14 @@ impl Repo {
         if rustix::fs::statat(&dir, "config", AtFlags::empty()).is_ok() {
             return Repo::open(path);
         }
-        for sub in ["objects", "tmp", "tmp/cache", "refs", "refs/heads", "refs/remotes", "refs/mirrors", "state", "extensions"] {
+        for sub in
+            ["objects", "tmp", "tmp/cache", "refs", "refs/heads", "refs/remotes", "refs/mirrors", "state", "extensions"]
+        {
             fsutil::ensure_dir(&dir, sub, 0o755).map_err(io_err("creating", path.join(sub).display()))?;
         }
         let config = format!("[core]\nrepo_version=1\nmode={}\n", mode.as_config());
-        crate::refs::write_atomic(&dir, "config", config.as_bytes()).map_err(io_err("writing", path.join("config").display()))?;
+        crate::refs::write_atomic(&dir, "config", config.as_bytes())
+            .map_err(io_err("writing", path.join("config").display()))?;
         Repo::open(path)
     }
 

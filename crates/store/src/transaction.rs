@@ -64,7 +64,8 @@ impl Repo {
             let Ok(fd) = fsutil::open_dir(&tmp, OsStr::from_bytes(&name)) else { continue };
             if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
                 drop(fd);
-                fsutil::remove_all_at(tmp.as_fd(), &name).map_err(io_err("removing stale staging", String::from_utf8_lossy(&name)))?;
+                fsutil::remove_all_at(tmp.as_fd(), &name)
+                    .map_err(io_err("removing stale staging", String::from_utf8_lossy(&name)))?;
             }
         }
         Ok(())
@@ -157,7 +158,8 @@ impl<'r> Transaction<'r> {
         content: &mut dyn Read,
         expected: Option<&Checksum>,
     ) -> Result<Checksum> {
-        meta.validate().map_err(|source| Error::Unsupported { path: "content object".into(), reason: source.to_string() })?;
+        meta.validate()
+            .map_err(|source| Error::Unsupported { path: "content object".into(), reason: source.to_string() })?;
         // Spool to an unnamed staging file first: the checksum is known only
         // at the end.
         let spool = rustix::fs::openat(
@@ -186,7 +188,8 @@ impl<'r> Transaction<'r> {
         {
             return Err(Error::ChecksumMismatch { kind: ObjectType::File, expected: *expected, actual: checksum });
         }
-        rustix::fs::seek(&spool, rustix::fs::SeekFrom::Start(0)).map_err(io_err("rewinding spool", &self.staging_name))?;
+        rustix::fs::seek(&spool, rustix::fs::SeekFrom::Start(0))
+            .map_err(io_err("rewinding spool", &self.staging_name))?;
         let content = if meta.is_symlink() { Content::Symlink } else { Content::Fd(spool.as_fd()) };
         self.write_content_trusted(&checksum, meta, content)?;
         Ok(checksum)
@@ -196,7 +199,8 @@ impl<'r> Transaction<'r> {
         let staging = self.staging.as_fd();
         match self.repo.mode {
             RepoMode::Bare if meta.is_symlink() => {
-                rustix::fs::symlinkat(meta.symlink_target.as_str(), staging, name).map_err(io_err("creating symlink object", name))?;
+                rustix::fs::symlinkat(meta.symlink_target.as_str(), staging, name)
+                    .map_err(io_err("creating symlink object", name))?;
                 rustix::fs::chownat(
                     staging,
                     name,
@@ -205,7 +209,8 @@ impl<'r> Transaction<'r> {
                     AtFlags::SYMLINK_NOFOLLOW,
                 )
                 .map_err(io_err("setting owner of", name))?;
-                fsutil::set_link_xattrs(staging, name.as_bytes(), &meta.xattrs).map_err(io_err("setting xattrs of", name))?;
+                fsutil::set_link_xattrs(staging, name.as_bytes(), &meta.xattrs)
+                    .map_err(io_err("setting xattrs of", name))?;
                 Ok(())
             }
             RepoMode::Bare => {
@@ -219,7 +224,8 @@ impl<'r> Transaction<'r> {
                 .map_err(io_err("setting owner of", name))?;
                 fsutil::set_fd_xattrs(fd.as_fd(), &meta.xattrs).map_err(io_err("setting xattrs of", name))?;
                 // Last, because chown clears setuid bits.
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(meta.mode & 0o7777)).map_err(io_err("setting mode of", name))?;
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(meta.mode & 0o7777))
+                    .map_err(io_err("setting mode of", name))?;
                 zero_mtime(&fd, name)
             }
             RepoMode::BareUser => {
@@ -236,7 +242,8 @@ impl<'r> Transaction<'r> {
                     .map_err(io_err("setting metadata xattr of", name))?;
                 if meta.is_regular() {
                     let content_mode = (meta.mode & 0o775) | 0o400;
-                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(content_mode)).map_err(io_err("setting mode of", name))?;
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(content_mode))
+                        .map_err(io_err("setting mode of", name))?;
                 }
                 zero_mtime(&fd, name)
             }
@@ -248,7 +255,8 @@ impl<'r> Transaction<'r> {
                     Content::Bytes(b) => (b.len() as u64, Box::new(b)),
                     Content::Fd(fd) => {
                         let st = rustix::fs::fstat(fd).map_err(io_err("reading", name))?;
-                        let pos = rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0)).map_err(io_err("reading", name))?;
+                        let pos =
+                            rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0)).map_err(io_err("reading", name))?;
                         let f = std::fs::File::from(fd.try_clone_to_owned().map_err(io_err("reading", name))?);
                         ((st.st_size as u64).saturating_sub(pos), Box::new(f))
                     }
@@ -259,7 +267,10 @@ impl<'r> Transaction<'r> {
                     let copied = std::io::copy(&mut reader, &mut z).map_err(io_err("compressing object", name))?;
                     z.finish().map_err(io_err("compressing object", name))?;
                     if copied != size {
-                        return Err(Error::Unsupported { path: name.into(), reason: "file changed while it was read".into() });
+                        return Err(Error::Unsupported {
+                            path: name.into(),
+                            reason: "file changed while it was read".into(),
+                        });
                     }
                 }
                 Ok(())
@@ -288,7 +299,13 @@ impl<'r> Transaction<'r> {
             if prefixes.insert(prefix.to_owned()) {
                 fsutil::ensure_dir(&repo.objects, prefix, 0o755).map_err(io_err("creating", prefix))?;
             }
-            match rustix::fs::renameat_with(&self.staging, name.as_str(), &repo.objects, rel.as_str(), RenameFlags::NOREPLACE) {
+            match rustix::fs::renameat_with(
+                &self.staging,
+                name.as_str(),
+                &repo.objects,
+                rel.as_str(),
+                RenameFlags::NOREPLACE,
+            ) {
                 Ok(()) => {}
                 // Someone else published the same object meanwhile; content is
                 // addressed, so theirs is ours.
@@ -332,5 +349,6 @@ fn zero_mtime(fd: &OwnedFd, name: &str) -> Result<()> {
     // OSTree gives every content object the epoch as mtime, so checkouts
     // are reproducible.
     let zero = rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 };
-    rustix::fs::futimens(fd, &Timestamps { last_access: zero, last_modification: zero }).map_err(io_err("setting mtime of", name))
+    rustix::fs::futimens(fd, &Timestamps { last_access: zero, last_modification: zero })
+        .map_err(io_err("setting mtime of", name))
 }

@@ -1,0 +1,290 @@
+//! Shared helpers for the end-to-end tests: running `layer` and the real
+//! clients, the cached Debian minbase root, and comparing trees.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root exists")
+}
+
+/// A scratch directory on the same filesystem as the test cache, so
+/// hardlinks between repositories and checkouts work.
+pub fn scratch() -> tempfile::TempDir {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(base).expect("target tmpdir");
+    tempfile::Builder::new().prefix("e2e-").tempdir_in(base).expect("scratch dir")
+}
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(cmd: &str, out: Output) -> Run {
+        let run = Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        eprintln!("$ {cmd}\n  -> exit {}\n{}", run.status, indent(&run.stderr));
+        run
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(self.status, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self.stdout
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  | {l}\n")).collect()
+}
+
+fn run(program: &str, args: &[&OsStr]) -> Run {
+    let shown = format!("{program} {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
+    let out = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    Run::from(&shown, out)
+}
+
+/// Runs the `layer` binary under test.
+pub fn layer<S: AsRef<OsStr>>(args: &[S]) -> Run {
+    let args: Vec<&OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    run(env!("CARGO_BIN_EXE_layer"), &args)
+}
+
+/// Runs the real `ostree` CLI.
+pub fn ostree<S: AsRef<OsStr>>(args: &[S]) -> Run {
+    let args: Vec<&OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    run("ostree", &args)
+}
+
+pub fn sh(script: &str) -> Run {
+    run("sh", &[OsStr::new("-ec"), OsStr::new(script)])
+}
+
+/// The URI of the Debian archive this machine's apt uses, read at run time.
+pub fn debian_mirror() -> String {
+    let mut candidates = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut paths: Vec<_> = dir.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths.into_iter().filter(|p| p.extension() == Some(OsStr::new("sources"))) {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            for line in text.lines() {
+                if let Some(uris) = line.trim().strip_prefix("URIs:") {
+                    candidates.extend(uris.split_whitespace().map(str::to_owned));
+                }
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string("/etc/apt/sources.list") {
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            if words.next() == Some("deb") {
+                if let Some(uri) = words.find(|w| !w.starts_with('[')) {
+                    candidates.push(uri.to_owned());
+                }
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|u| !u.contains("security"))
+        .expect("no Debian archive configured in /etc/apt (sources.list or sources.list.d/*.sources)")
+}
+
+/// A pristine `mmdebstrap --variant=minbase bookworm` root, built once and
+/// cached under the ignored `.test-cache/`.
+pub fn minbase() -> PathBuf {
+    let cache = workspace().join(".test-cache");
+    std::fs::create_dir_all(&cache).expect("test cache dir");
+    let root = cache.join("minbase-bookworm");
+    let lock = std::fs::File::create(cache.join("minbase.lock")).expect("lock file");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("locking the minbase cache");
+    if !root.join("usr/bin/dpkg").exists() {
+        let tmp = cache.join(format!("minbase-bookworm.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let mirror = debian_mirror();
+        run(
+            "mmdebstrap",
+            &[
+                OsStr::new("--variant=minbase"),
+                OsStr::new("--mode=root"),
+                OsStr::new("--quiet"),
+                OsStr::new("bookworm"),
+                tmp.as_os_str(),
+                OsStr::new(&mirror),
+            ],
+        )
+        .ok();
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::rename(&tmp, &root).expect("moving the minbase root into place");
+    }
+    root
+}
+
+/// A copy of the minbase root that can be committed, plus what it lacks
+/// for a thorough test: setuid and setgid files, hardlinks, xattrs and a
+/// file capability, empty files, odd owners, long names, deep directories.
+/// Device nodes are removed from `/dev` (ostree refuses them too).
+/// Built once and cached; tests must not modify it.
+pub fn rich_tree() -> PathBuf {
+    let src = minbase();
+    let cache = workspace().join(".test-cache");
+    let dest = cache.join("rich-tree");
+    let lock = std::fs::File::create(cache.join("rich-tree.lock")).expect("lock file");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("locking the rich tree cache");
+    if cache.join("rich-tree.complete").exists() {
+        return dest;
+    }
+    let _ = std::fs::remove_dir_all(&dest);
+    sh(&format!(
+        r#"
+        cp -a "{src}" "{dest}"
+        find "{dest}/dev" -mindepth 1 -delete
+        cd "{dest}"
+        mkdir -p usr/local/bin usr/share/rich
+        cp usr/bin/true usr/local/bin/suid && chmod 4755 usr/local/bin/suid
+        cp usr/bin/true usr/local/bin/sgid && chmod 2755 usr/local/bin/sgid
+        cp usr/bin/true usr/local/bin/capable && setcap cap_net_raw+ep usr/local/bin/capable
+        ln usr/bin/dpkg usr/local/bin/dpkg-hardlink
+        : > usr/share/rich/empty
+        echo data > usr/share/rich/owned && chown 1234:4321 usr/share/rich/owned && chmod 0640 usr/share/rich/owned
+        echo secret > usr/share/rich/mode0 && chmod 0 usr/share/rich/mode0
+        setfattr -n user.layer.test -v hello usr/share/rich/owned
+        setfattr -n user.layer.dir -v 0x00ff00 usr/share/rich
+        ln -s owned usr/share/rich/link
+        setfattr -h -n trusted.layer.link -v onlink usr/share/rich/link
+        name=$(printf 'n%.0s' $(seq 1 255))
+        echo long > "usr/share/rich/$name"
+        p=usr/share/rich/deep
+        for i in $(seq 1 40); do p="$p/d$i"; done
+        mkdir -p "$p" && echo bottom > "$p/file"
+        "#,
+        src = src.display(),
+        dest = dest.display()
+    ))
+    .ok();
+    // Beside the tree, so it is not part of what tests commit.
+    std::fs::write(cache.join("rich-tree.complete"), b"").expect("marking the rich tree complete");
+    dest
+}
+
+/// Everything about one path that a checkout must reproduce.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Node {
+    pub kind: &'static str,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub content: Vec<u8>,
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut names = vec![0u8; 64 * 1024];
+    let n = rustix::fs::llistxattr(path, names.as_mut_slice()).unwrap_or(0);
+    let mut out = Vec::new();
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let mut value = vec![0u8; 64 * 1024];
+        let len = rustix::fs::lgetxattr(path, name.as_str(), value.as_mut_slice()).unwrap_or(0);
+        value.truncate(len);
+        out.push((name, value));
+    }
+    out.sort();
+    out
+}
+
+/// Reads a whole tree into a map of relative path to node (mtimes ignored).
+pub fn snapshot(root: &Path) -> BTreeMap<String, Node> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<String, Node>) {
+        let path = root.join(rel);
+        let md = std::fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let ft = md.file_type();
+        let (kind, content) = if ft.is_dir() {
+            ("dir", Vec::new())
+        } else if ft.is_symlink() {
+            ("symlink", std::fs::read_link(&path).expect("readlink").into_os_string().into_encoded_bytes())
+        } else if ft.is_file() {
+            ("file", std::fs::read(&path).expect("read"))
+        } else if ft.is_char_device() || ft.is_block_device() {
+            ("device", Vec::new())
+        } else {
+            ("other", Vec::new())
+        };
+        let key = format!("/{}", rel.display());
+        out.insert(
+            key,
+            Node { kind, mode: md.mode() & 0o7777, uid: md.uid(), gid: md.gid(), content, xattrs: xattrs(&path) },
+        );
+        if ft.is_dir() {
+            let mut names: Vec<_> =
+                std::fs::read_dir(&path).expect("read_dir").flatten().map(|e| e.file_name()).collect();
+            names.sort();
+            for n in names {
+                walk(root, &rel.join(n), out);
+            }
+        }
+    }
+    walk(root, Path::new(""), &mut out);
+    out
+}
+
+/// Asserts that two trees are equal in content, modes, owners, xattrs and
+/// symlink targets, naming the first paths that differ.
+#[track_caller]
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
+    let a = snapshot(expected);
+    let b = snapshot(actual);
+    let mut problems = Vec::new();
+    for (path, node) in &a {
+        match b.get(path) {
+            None => problems.push(format!("missing {path}")),
+            Some(other) if other != node => problems.push(format!(
+                "differs {path}: expected {} {:o} {}:{} xattrs {:?}, got {} {:o} {}:{} xattrs {:?}",
+                node.kind,
+                node.mode,
+                node.uid,
+                node.gid,
+                node.xattrs,
+                other.kind,
+                other.mode,
+                other.uid,
+                other.gid,
+                other.xattrs
+            )),
+            Some(_) => {}
+        }
+    }
+    problems.extend(b.keys().filter(|p| !a.contains_key(*p)).map(|p| format!("unexpected {p}")));
+    assert!(
+        problems.is_empty(),
+        "{} differences, first ones:\n{}",
+        problems.len(),
+        problems[..problems.len().min(20)].join("\n")
+    );
+}
+
+/// Checksum printed by `layer repo commit`.
+pub fn commit(repo: &Path, branch: &str, dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["repo", "commit", "--repo", repo.to_str().expect("utf8"), "--branch", branch];
+    args.extend_from_slice(extra);
+    args.push(dir.to_str().expect("utf8"));
+    layer(&args).ok().trim().to_owned()
+}
