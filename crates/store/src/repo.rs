@@ -93,7 +93,13 @@ impl Repo {
 
     pub fn open(path: &Path) -> Result<Repo> {
         let display = path.display();
-        let dir = fsutil::open_dir(rustix::fs::CWD, path).map_err(io_err("opening repository", &display))?;
+        let dir = match fsutil::open_dir(rustix::fs::CWD, path) {
+            Ok(dir) => dir,
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                return Err(Error::NotARepo(display.to_string()));
+            }
+            Err(e) => return Err(io_err("opening repository", &display)(e)),
+        };
         let config = rustix::fs::openat(&dir, "config", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|_| Error::NotARepo(display.to_string()))?;
         let config = fsutil::read_to_end(&config).map_err(io_err("reading", path.join("config").display()))?;
