@@ -208,17 +208,14 @@ fn hash_and_write(tx: &Transaction<'_>, job: &Job) -> Result<Checksum> {
     let xattrs = fsutil::fd_xattrs(fd.as_fd()).map_err(io_err("reading xattrs of", &display))?;
     let meta = FileMeta { uid: st.st_uid, gid: st.st_gid, mode: st.st_mode, symlink_target: String::new(), xattrs };
     let mut hasher = ContentHasher::new(&meta);
-    let mut file = std::fs::File::from(fd);
     if (st.st_size as u64) <= SMALL_FILE {
-        let mut buf = Vec::with_capacity(st.st_size as usize);
-        file.read_to_end(&mut buf).map_err(io_err("reading", &display))?;
+        let buf = fsutil::read_exact_size(&fd, st.st_size as usize).map_err(io_err("reading", &display))?;
         hasher.update(&buf);
         let checksum = hasher.finish();
-        if !tx.has_object(ObjectType::File, &checksum)? {
-            tx.write_content_trusted(&checksum, &meta, Content::Bytes(&buf))?;
-        }
+        tx.write_content_trusted(&checksum, &meta, Content::Bytes(&buf))?;
         return Ok(checksum);
     }
+    let mut file = std::fs::File::from(fd);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = file.read(&mut buf).map_err(io_err("reading", &display))?;
@@ -228,10 +225,8 @@ fn hash_and_write(tx: &Transaction<'_>, job: &Job) -> Result<Checksum> {
         hasher.update(&buf[..n]);
     }
     let checksum = hasher.finish();
-    if !tx.has_object(ObjectType::File, &checksum)? {
-        std::io::Seek::rewind(&mut file).map_err(io_err("reading", &display))?;
-        tx.write_content_trusted(&checksum, &meta, Content::Fd(file.as_fd()))?;
-    }
+    std::io::Seek::rewind(&mut file).map_err(io_err("reading", &display))?;
+    tx.write_content_trusted(&checksum, &meta, Content::Fd(file.as_fd()))?;
     Ok(checksum)
 }
 

@@ -155,6 +155,33 @@ pub fn remove_all_at(dirfd: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     }
 }
 
+/// Reads a file whose size is known from `stat`, without the size probe
+/// `read_to_end` makes. A file that changed size meanwhile is an error.
+pub fn read_exact_size(fd: &OwnedFd, size: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; size];
+    let mut filled = 0;
+    while filled < size {
+        match rustix::io::read(fd, &mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    let mut probe = [0u8; 1];
+    if filled != size || rustix::io::read(fd, &mut probe)? != 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "file changed size while it was read"));
+    }
+    Ok(buf)
+}
+
+/// Writes all of `data` to `fd`.
+pub fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = rustix::io::write(fd, data)?;
+        data = &data[n..];
+    }
+    Ok(())
+}
+
 pub fn read_to_end(fd: &OwnedFd) -> io::Result<Vec<u8>> {
     let mut file = std::fs::File::from(fd.try_clone()?);
     let mut buf = Vec::new();

@@ -22,9 +22,15 @@ const STAGING_PREFIX: &str = "staging-";
 
 pub struct Transaction<'r> {
     repo: &'r Repo,
+    /// The process umask, which `openat` applies to new files.
+    umask: u32,
+    /// Who new files belong to without a `chown`.
+    owner: (u32, u32),
     staging: OwnedFd,
     staging_name: String,
     staged: Mutex<HashSet<(ObjectType, Checksum)>>,
+    /// Which `XX/` subdirectories of the staging directory exist.
+    prefixes: [std::sync::atomic::AtomicBool; 256],
     _lock: RepoLock,
 }
 
@@ -51,7 +57,17 @@ impl Repo {
             .map_err(io_err("opening staging directory", &staging_name))?;
         // Held for the transaction's life; reclaim skips locked directories.
         rustix::fs::flock(&staging, FlockOperation::LockExclusive).map_err(io_err("locking", &staging_name))?;
-        Ok(Transaction { repo: self, staging, staging_name, staged: Mutex::new(HashSet::new()), _lock: lock })
+        let owner = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+        Ok(Transaction {
+            repo: self,
+            umask: current_umask(),
+            owner,
+            staging,
+            staging_name,
+            staged: Mutex::new(HashSet::new()),
+            prefixes: std::array::from_fn(|_| Default::default()),
+            _lock: lock,
+        })
     }
 
     /// Removes staging directories of transactions that died.
@@ -72,8 +88,12 @@ impl Repo {
     }
 }
 
+/// `XX/REST.ext`: the same path under the staging directory as under
+/// `objects/`. One subdirectory per prefix keeps parallel writers off each
+/// other's directory lock, and lets a new prefix be published whole.
 fn staged_name(kind: ObjectType, checksum: &Checksum, archive: bool) -> String {
-    format!("{}.{}", checksum.to_hex(), kind.extension(archive))
+    let hex = checksum.to_hex();
+    format!("{}/{}.{}", &hex[..2], &hex[2..], kind.extension(archive))
 }
 
 impl<'r> Transaction<'r> {
@@ -94,11 +114,24 @@ impl<'r> Transaction<'r> {
         if self.repo.has_object(kind, checksum)? {
             return Ok(false);
         }
-        let mut staged = self.staged.lock().map_err(|_| Error::Unsupported {
-            path: self.staging_name.clone(),
-            reason: "a writer thread panicked".into(),
-        })?;
-        Ok(staged.insert((kind, *checksum)))
+        let claimed = self
+            .staged
+            .lock()
+            .map_err(|_| Error::Unsupported {
+                path: self.staging_name.clone(),
+                reason: "a writer thread panicked".into(),
+            })?
+            .insert((kind, *checksum));
+        if claimed {
+            let created = &self.prefixes[usize::from(checksum.0[0])];
+            if !created.load(std::sync::atomic::Ordering::Acquire) {
+                let prefix = format!("{:02x}", checksum.0[0]);
+                fsutil::ensure_dir(&self.staging, prefix.as_str(), 0o755)
+                    .map_err(io_err("creating staging", &prefix))?;
+                created.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+        Ok(claimed)
     }
 
     fn unclaim(&self, kind: ObjectType, checksum: &Checksum) {
@@ -114,10 +147,9 @@ impl<'r> Transaction<'r> {
             return Ok(checksum);
         }
         let name = staged_name(kind, &checksum, self.repo.mode.is_archive());
-        let result = self.create_file(&name, 0o644).and_then(|fd| {
-            let mut f = std::fs::File::from(fd);
-            f.write_all(data).map_err(io_err("writing object", &name))
-        });
+        let result = self
+            .create_file(&name, 0o644)
+            .and_then(|fd| fsutil::write_all(fd.as_fd(), data).map_err(io_err("writing object", &name)));
         if result.is_err() {
             self.unclaim(kind, &checksum);
         }
@@ -214,18 +246,27 @@ impl<'r> Transaction<'r> {
                 Ok(())
             }
             RepoMode::Bare => {
-                let fd = self.create_file(name, 0o600)?;
+                // Created with its final permission bits when the umask lets
+                // it and no setuid/setgid/sticky bit is involved; those are
+                // only ever set last, after the owner and the content.
+                let plain = meta.mode & 0o777;
+                let created_exact = meta.mode & 0o7000 == 0 && plain & self.umask == 0;
+                let fd = self.create_file(name, if created_exact { plain } else { 0o600 })?;
                 write_content(&fd, content, name)?;
-                rustix::fs::fchown(
-                    &fd,
-                    Some(rustix::fs::Uid::from_raw(meta.uid)),
-                    Some(rustix::fs::Gid::from_raw(meta.gid)),
-                )
-                .map_err(io_err("setting owner of", name))?;
+                if (meta.uid, meta.gid) != self.owner {
+                    rustix::fs::fchown(
+                        &fd,
+                        Some(rustix::fs::Uid::from_raw(meta.uid)),
+                        Some(rustix::fs::Gid::from_raw(meta.gid)),
+                    )
+                    .map_err(io_err("setting owner of", name))?;
+                }
                 fsutil::set_fd_xattrs(fd.as_fd(), &meta.xattrs).map_err(io_err("setting xattrs of", name))?;
                 // Last, because chown clears setuid bits.
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(meta.mode & 0o7777))
-                    .map_err(io_err("setting mode of", name))?;
+                if !created_exact {
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(meta.mode & 0o7777))
+                        .map_err(io_err("setting mode of", name))?;
+                }
                 zero_mtime(&fd, name)
             }
             RepoMode::BareUser => {
@@ -291,33 +332,55 @@ impl<'r> Transaction<'r> {
             reason: "a writer thread panicked".into(),
         })?);
         let archive = repo.mode.is_archive();
-        let mut prefixes = HashSet::new();
-        for (kind, checksum) in &staged {
-            let name = staged_name(*kind, checksum, archive);
-            let rel = repo.object_relpath(*kind, checksum);
-            let prefix = &rel[..2];
-            if prefixes.insert(prefix.to_owned()) {
-                fsutil::ensure_dir(&repo.objects, prefix, 0o755).map_err(io_err("creating", prefix))?;
-            }
+        let mut by_prefix: std::collections::BTreeMap<u8, Vec<(ObjectType, Checksum)>> = Default::default();
+        for (kind, checksum) in staged {
+            by_prefix.entry(checksum.0[0]).or_default().push((kind, checksum));
+        }
+        let mut whole_dirs = false;
+        let mut synced_prefixes = Vec::new();
+        for (byte, objects) in by_prefix {
+            let prefix = format!("{byte:02x}");
+            // A prefix the repository lacks moves in with one rename.
             match rustix::fs::renameat_with(
                 &self.staging,
-                name.as_str(),
+                prefix.as_str(),
                 &repo.objects,
-                rel.as_str(),
+                prefix.as_str(),
                 RenameFlags::NOREPLACE,
             ) {
-                Ok(()) => {}
-                // Someone else published the same object meanwhile; content is
-                // addressed, so theirs is ours.
-                Err(rustix::io::Errno::EXIST) => {
-                    let _ = rustix::fs::unlinkat(&self.staging, name.as_str(), AtFlags::empty());
+                Ok(()) => {
+                    whole_dirs = true;
+                    continue;
                 }
-                Err(e) => return Err(io_err("publishing object", &rel)(e)),
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(io_err("publishing objects", &prefix)(e)),
             }
+            for (kind, checksum) in objects {
+                let name = staged_name(kind, &checksum, archive);
+                match rustix::fs::renameat_with(
+                    &self.staging,
+                    name.as_str(),
+                    &repo.objects,
+                    name.as_str(),
+                    RenameFlags::NOREPLACE,
+                ) {
+                    Ok(()) => {}
+                    // Someone else published the same object meanwhile; content
+                    // is addressed, so theirs is ours.
+                    Err(rustix::io::Errno::EXIST) => {
+                        let _ = rustix::fs::unlinkat(&self.staging, name.as_str(), AtFlags::empty());
+                    }
+                    Err(e) => return Err(io_err("publishing object", &name)(e)),
+                }
+            }
+            synced_prefixes.push(prefix);
         }
-        for prefix in &prefixes {
+        for prefix in &synced_prefixes {
             let fd = fsutil::open_dir(&repo.objects, prefix.as_str()).map_err(io_err("opening", prefix))?;
             rustix::fs::fsync(&fd).map_err(io_err("syncing", prefix))?;
+        }
+        if whole_dirs {
+            rustix::fs::fsync(&repo.objects).map_err(io_err("syncing", repo.path.join("objects").display()))?;
         }
         for (name, checksum) in refs {
             repo.refs().set(name, checksum.as_ref())?;
@@ -337,9 +400,7 @@ impl Drop for Transaction<'_> {
 
 fn write_content(fd: &OwnedFd, content: Content<'_>, name: &str) -> Result<()> {
     match content {
-        Content::Bytes(b) => std::fs::File::from(fd.try_clone().map_err(io_err("writing object", name))?)
-            .write_all(b)
-            .map_err(io_err("writing object", name)),
+        Content::Bytes(b) => fsutil::write_all(fd.as_fd(), b).map_err(io_err("writing object", name)),
         Content::Fd(src) => fsutil::copy_fd(src, fd.as_fd()).map(|_| ()).map_err(io_err("writing object", name)),
         Content::Symlink => Ok(()),
     }
@@ -351,4 +412,17 @@ fn zero_mtime(fd: &OwnedFd, name: &str) -> Result<()> {
     let zero = rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 };
     rustix::fs::futimens(fd, &Timestamps { last_access: zero, last_modification: zero })
         .map_err(io_err("setting mtime of", name))
+}
+
+/// The process umask, which `openat` applies to the mode it is given.
+/// `umask(2)` can only read it by setting it, so read `/proc` instead.
+fn current_umask() -> u32 {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("Umask:"))
+        && let Ok(mask) = u32::from_str_radix(line["Umask:".len()..].trim(), 8)
+    {
+        return mask;
+    }
+    // Unknown: assume the strictest, so every file gets an explicit fchmod.
+    0o777
 }
