@@ -2,4 +2,8 @@
 //! rpm-md metadata, signature checks, dependency resolution, and the
 //! installed-package databases (dpkg status, rpmdb).
 //!
-//! Not built yet: this crate is the home of the packages issue.
+//! Readers take `impl Read` and know nothing of the filesystem or the
+//! network; every payload becomes a list of validated [`entry::Entry`]s
+//! before anything is written anywhere.
+
+pub mod entry;
