@@ -169,17 +169,28 @@ pub enum EntryError {
     TooManyEntries { limit: usize },
 }
 
-/// Checks a whole payload's entries against each other, before anything is
-/// written: no path twice (a later entry replacing an earlier link is how
-/// dpkg and tar were fooled), no path under one of the package's own
+/// Checks payload entries against each other as they stream by, before
+/// each is written: no path twice (a later entry replacing an earlier link
+/// is how dpkg and tar were fooled), no path under one of the package's own
 /// symlinks or under a non-directory, hardlinks only to earlier regular
-/// files, only allowlisted xattrs.
-pub fn validate_entries(entries: &[Entry], max_entries: usize) -> Result<(), EntryError> {
-    if entries.len() > max_entries {
-        return Err(EntryError::TooManyEntries { limit: max_entries });
+/// files, only allowlisted xattrs, and a bounded entry count.
+pub struct Validator {
+    seen: HashMap<PackagePath, EntryKind>,
+    max_entries: usize,
+    count: usize,
+}
+
+impl Validator {
+    pub fn new(max_entries: usize) -> Validator {
+        Validator { seen: HashMap::new(), max_entries, count: 0 }
     }
-    let mut seen: HashMap<&PackagePath, &EntryKind> = HashMap::with_capacity(entries.len());
-    for e in entries {
+
+    /// Accepts `e` if it is consistent with every entry accepted before it.
+    pub fn check(&mut self, e: &Entry) -> Result<(), EntryError> {
+        self.count += 1;
+        if self.count > self.max_entries {
+            return Err(EntryError::TooManyEntries { limit: self.max_entries });
+        }
         if let Some((name, _)) = e.xattrs.iter().find(|(n, _)| !xattr_allowed(n)) {
             return Err(EntryError::ForbiddenXattr { path: e.path.clone(), name: name.clone() });
         }
@@ -188,10 +199,10 @@ pub fn validate_entries(entries: &[Entry], max_entries: usize) -> Result<(), Ent
             if e.kind != EntryKind::Dir {
                 return Err(EntryError::ParentNotDirectory { path: e.path.clone(), parent: e.path.clone() });
             }
-            continue;
+            return Ok(());
         }
         for ancestor in e.path.ancestors().filter(|a| !a.is_root()) {
-            match seen.get(&ancestor) {
+            match self.seen.get(&ancestor) {
                 Some(EntryKind::Symlink { .. }) => {
                     return Err(EntryError::ThroughSymlink { path: e.path.clone(), through: ancestor });
                 }
@@ -203,27 +214,30 @@ pub fn validate_entries(entries: &[Entry], max_entries: usize) -> Result<(), Ent
             EntryKind::Symlink { target } if target.is_empty() => {
                 return Err(EntryError::EmptySymlink { path: e.path.clone() });
             }
-            EntryKind::Hardlink { target } => match seen.get(target) {
+            EntryKind::Hardlink { target } => match self.seen.get(target) {
                 Some(EntryKind::File { .. }) => {}
-                Some(EntryKind::Dir) => {
-                    return Err(bad_link(e, target, "a directory"));
-                }
+                Some(EntryKind::Dir) => return Err(bad_link(e, target, "a directory")),
                 Some(_) => return Err(bad_link(e, target, "which is not a regular file")),
                 None => return Err(bad_link(e, target, "which is not earlier in the package")),
             },
             _ => {}
         }
-        if seen.insert(&e.path, &e.kind).is_some() {
-            // Directories listed twice are harmless only if both are
-            // directories; anything else is a replacement.
-            let both_dirs = e.kind == EntryKind::Dir
-                && entries.iter().filter(|o| o.path == e.path).all(|o| o.kind == EntryKind::Dir);
-            if !both_dirs {
-                return Err(EntryError::Duplicate { path: e.path.clone() });
+        match self.seen.get(&e.path) {
+            // A directory listed twice creates nothing new.
+            Some(EntryKind::Dir) if e.kind == EntryKind::Dir => Ok(()),
+            Some(_) => Err(EntryError::Duplicate { path: e.path.clone() }),
+            None => {
+                self.seen.insert(e.path.clone(), e.kind.clone());
+                Ok(())
             }
         }
     }
-    Ok(())
+}
+
+/// Checks a whole list of entries; see [`Validator`].
+pub fn validate_entries(entries: &[Entry], max_entries: usize) -> Result<(), EntryError> {
+    let mut v = Validator::new(max_entries);
+    entries.iter().try_for_each(|e| v.check(e))
 }
 
 fn bad_link(e: &Entry, target: &PackagePath, reason: &'static str) -> EntryError {
