@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::deploy_cmd;
 use crate::repo_cmd::RepoCommand;
 
 /// Exit code: the user's request cannot be done (bad input, not found).
@@ -19,12 +20,29 @@ pub struct Cli {
     /// Root of the managed system.
     #[arg(long, global = true, default_value = "/", value_name = "DIR")]
     pub sysroot: PathBuf,
+    /// The OS install to act on (default: the booted one, or the only one).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub stateroot: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a sysroot (if needed) and a stateroot in it.
+    Init(deploy_cmd::InitOpts),
+    /// Deploy a new base image (a ref or commit), keeping /etc changes.
+    Rebase(deploy_cmd::RebaseOpts),
+    /// Make the previous deployment the default again.
+    Rollback(deploy_cmd::WriteOpts),
+    /// Remove one deployment.
+    Undeploy(deploy_cmd::IndexOpts),
+    /// Keep a deployment through cleanups (or stop keeping it with --unpin).
+    Pin(deploy_cmd::PinOpts),
+    /// Remove unlisted deployments, unused kernels and unreachable objects.
+    Cleanup(deploy_cmd::WriteOpts),
+    /// Show the deployments.
+    Status(deploy_cmd::StatusOpts),
     /// Work with an OSTree-format object store directly, as `ostree` does.
     #[command(subcommand)]
     Repo(RepoCommand),
@@ -45,8 +63,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
             return Ok(code);
         }
     };
-    match cli.command {
-        Command::Repo(cmd) => crate::repo_cmd::run(cmd),
+    match &cli.command {
+        Command::Init(o) => deploy_cmd::init(&cli, o),
+        Command::Rebase(o) => deploy_cmd::rebase(&cli, o),
+        Command::Rollback(o) => deploy_cmd::rollback(&cli, o),
+        Command::Undeploy(o) => deploy_cmd::undeploy(&cli, o),
+        Command::Pin(o) => deploy_cmd::pin(&cli, o),
+        Command::Cleanup(o) => deploy_cmd::cleanup(&cli, o),
+        Command::Status(o) => deploy_cmd::status(&cli, o),
+        Command::Repo(_) => match cli.command {
+            Command::Repo(cmd) => crate::repo_cmd::run(cmd),
+            _ => unreachable!("matched above"),
+        },
     }
 }
 
@@ -57,18 +85,34 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         if cause.is::<UserError>() {
             return EXIT_USER;
         }
+        if let Some(e) = cause.downcast_ref::<deploy::Error>() {
+            return if deploy_cmd::is_user_error(e) { EXIT_USER } else { EXIT_INTERNAL };
+        }
         if let Some(e) = cause.downcast_ref::<store::Error>() {
-            use store::Error as E;
-            return match e {
-                E::NotARepo(_)
-                | E::UnsupportedMode(_)
-                | E::InvalidRef(_)
-                | E::RefNotFound(_)
-                | E::NoSuchPath { .. }
-                | E::Unsupported { .. } => EXIT_USER,
-                _ => EXIT_INTERNAL,
-            };
+            return if is_user_store_error(e) { EXIT_USER } else { EXIT_INTERNAL };
         }
     }
     EXIT_INTERNAL
+}
+
+/// Store errors caused by what the user asked for.
+pub fn is_user_store_error(e: &store::Error) -> bool {
+    use store::Error as E;
+    matches!(
+        e,
+        E::NotARepo(_)
+            | E::UnsupportedMode(_)
+            | E::InvalidRef(_)
+            | E::RefNotFound(_)
+            | E::NoSuchPath { .. }
+            | E::Unsupported { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

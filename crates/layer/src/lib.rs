@@ -1,4 +1,5 @@
 //! The `layer` client: the command line and the verbs behind it.
 
 pub mod cli;
+mod deploy_cmd;
 mod repo_cmd;

@@ -10,7 +10,7 @@ pub mod commit;
 pub mod diff;
 pub mod error;
 pub mod fsck;
-mod fsutil;
+pub mod fsutil;
 pub mod gvariant;
 pub mod mtree;
 pub mod objects;
