@@ -288,3 +288,80 @@ pub fn commit(repo: &Path, branch: &str, dir: &Path, extra: &[&str]) -> String {
     args.push(dir.to_str().expect("utf8"));
     layer(&args).ok().trim().to_owned()
 }
+
+/// A small OS tree, already in image form (`/usr/etc`, a kernel in
+/// `/usr/lib/modules`), for tests that need many sysroots quickly.
+/// `version` changes the content of `/usr/etc/motd` and `/usr/bin/app`.
+pub fn small_os(dest: &Path, version: &str) {
+    sh(&format!(
+        r#"
+        d="{d}"
+        mkdir -p "$d/usr/bin" "$d/usr/etc/NetworkManager" "$d/usr/etc/testdirectory" "$d/usr/lib/modules/6.1.0-test" "$d/var/lib/app"
+        printf 'PRETTY_NAME="Test OS {version}"\nID=testos\n' > "$d/usr/etc/os-release"
+        echo "a default daemon file" > "$d/usr/etc/NetworkManager/nm.conf"
+        echo "in a directory" > "$d/usr/etc/testdirectory/file"
+        echo "welcome to {version}" > "$d/usr/etc/motd"
+        echo "testhost" > "$d/usr/etc/hostname"
+        echo "root:*:19000:0:99999:7:::" > "$d/usr/etc/shadow" && chmod 0 "$d/usr/etc/shadow"
+        echo "app {version}" > "$d/usr/bin/app" && chmod 755 "$d/usr/bin/app"
+        echo "kernel" > "$d/usr/lib/modules/6.1.0-test/vmlinuz"
+        echo "state" > "$d/var/lib/app/state"
+        "#,
+        d = dest.display()
+    ))
+    .ok();
+}
+
+/// A sysroot with stateroot `testos` and `small_os` version `v1` committed
+/// on `testos/base` in its repository. Returns the sysroot's path.
+pub fn small_sysroot(dir: &Path) -> PathBuf {
+    let sysroot = dir.join("sysroot");
+    layer(&[
+        OsStr::new("--sysroot"),
+        sysroot.as_os_str(),
+        OsStr::new("init"),
+        OsStr::new("--stateroot"),
+        OsStr::new("testos"),
+    ])
+    .ok();
+    let tree = dir.join("tree-v1");
+    small_os(&tree, "v1");
+    commit(&sysroot.join("ostree/repo"), "testos/base", &tree, &["--add-metadata-string", "version=1"]);
+    sysroot
+}
+
+/// `layer --sysroot S ARGS...`
+pub fn layer_at<S: AsRef<OsStr>>(sysroot: &Path, args: &[S]) -> Run {
+    let mut all: Vec<&OsStr> = vec![OsStr::new("--sysroot"), sysroot.as_os_str()];
+    all.extend(args.iter().map(|a| a.as_ref()));
+    layer(&all)
+}
+
+/// `layer status --json` parsed.
+pub fn status(sysroot: &Path) -> serde_json::Value {
+    serde_json::from_str(&layer_at(sysroot, &["status", "--json"]).ok()).expect("status --json")
+}
+
+/// The checksums of the deployments, default first.
+pub fn deployed(sysroot: &Path) -> Vec<String> {
+    status(sysroot)["deployments"]
+        .as_array()
+        .expect("deployments")
+        .iter()
+        .map(|d| d["checksum"].as_str().expect("checksum").to_owned())
+        .collect()
+}
+
+/// The checksums `ostree admin status` lists, in its order.
+pub fn ostree_deployed(sysroot: &Path) -> Vec<String> {
+    let out = ostree(&[OsStr::new("admin"), OsStr::new("status"), OsStr::new("--sysroot"), sysroot.as_os_str()]).ok();
+    out.lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches(['*', ' ']);
+            let mut words = l.split_whitespace();
+            let _stateroot = words.next()?;
+            let csum = words.next()?;
+            csum.split_once('.').map(|(c, _)| c.to_owned()).filter(|c| c.len() == 64)
+        })
+        .collect()
+}
