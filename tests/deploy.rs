@@ -57,7 +57,7 @@ fn rebase_keeps_etc_edits_on_minbase() {
     let repo = sysroot.join("ostree/repo");
     let v1 = commit(&repo, "debian/12", &tree, &["--add-metadata-string", "version=12.1"]);
     layer_at(&sysroot, &["rebase", "debian/12"]).ok();
-    assert_eq!(deployed(&sysroot), [v1.clone()]);
+    assert_eq!(deployed(&sysroot), std::slice::from_ref(&v1));
     let d1 = deployment_dir(&sysroot, 0);
     // The compat move: the tree's /etc became /usr/etc, and /etc is a copy.
     assert!(d1.join("usr/etc/passwd").is_file() && d1.join("etc/passwd").is_file());
