@@ -66,6 +66,7 @@ impl Sysroot {
         }
         failpoint::hit("cleanup::boot");
 
+        self.repo.reclaim_staging()?;
         if prune {
             let pruned = self.repo.prune(&PruneOptions { depth: Some(0), dry_run: false })?;
             stats.objects_pruned = pruned.deleted;

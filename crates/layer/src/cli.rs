@@ -71,10 +71,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
         Command::Pin(o) => deploy_cmd::pin(&cli, o),
         Command::Cleanup(o) => deploy_cmd::cleanup(&cli, o),
         Command::Status(o) => deploy_cmd::status(&cli, o),
-        Command::Repo(_) => match cli.command {
-            Command::Repo(cmd) => crate::repo_cmd::run(cmd),
-            _ => unreachable!("matched above"),
-        },
+        Command::Repo(cmd) => crate::repo_cmd::run(cmd),
     }
 }
 

@@ -206,7 +206,7 @@ pub struct PullOpts {
     refs: Vec<String>,
 }
 
-pub fn run(cmd: RepoCommand) -> anyhow::Result<i32> {
+pub fn run(cmd: &RepoCommand) -> anyhow::Result<i32> {
     match cmd {
         RepoCommand::Init(o) => init(o),
         RepoCommand::Commit(o) => commit(o),
@@ -228,7 +228,7 @@ fn open(repo: &RepoArg) -> anyhow::Result<Repo> {
 }
 
 #[context("Creating repository `{}`", o.repo.repo.display())]
-fn init(o: InitOpts) -> anyhow::Result<i32> {
+fn init(o: &InitOpts) -> anyhow::Result<i32> {
     let mode = match o.mode {
         ModeArg::Bare => RepoMode::Bare,
         ModeArg::BareUser => RepoMode::BareUser,
@@ -239,7 +239,7 @@ fn init(o: InitOpts) -> anyhow::Result<i32> {
 }
 
 #[context("Committing `{}` on `{}`", o.dir.display(), o.branch)]
-fn commit(o: CommitOpts) -> anyhow::Result<i32> {
+fn commit(o: &CommitOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let mut metadata = Vec::new();
     for kv in &o.metadata {
@@ -261,7 +261,7 @@ fn commit(o: CommitOpts) -> anyhow::Result<i32> {
 }
 
 #[context("Checking out `{}` into `{}`", o.rev, o.dest.display())]
-fn checkout(o: CheckoutOpts) -> anyhow::Result<i32> {
+fn checkout(o: &CheckoutOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let commit = repo.refs().resolve(&o.rev)?;
     if !o.union && o.dest.symlink_metadata().is_ok() {
@@ -312,7 +312,7 @@ fn ls_line(path: &str, entry: &Entry, checksums: bool) -> String {
 }
 
 #[context("Listing `{}`", o.rev)]
-fn ls(o: LsOpts) -> anyhow::Result<i32> {
+fn ls(o: &LsOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let commit = repo.refs().resolve(&o.rev)?;
     let mut out = std::io::stdout().lock();
@@ -330,7 +330,7 @@ fn ls(o: LsOpts) -> anyhow::Result<i32> {
 }
 
 #[context("Reading `{}` from `{}`", o.path, o.rev)]
-fn cat(o: CatOpts) -> anyhow::Result<i32> {
+fn cat(o: &CatOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let commit = repo.refs().resolve(&o.rev)?;
     match repo.lookup(&commit, &o.path)? {
@@ -422,7 +422,7 @@ fn print_commit(out: &mut impl Write, checksum: &store::Checksum, c: &store::obj
 }
 
 #[context("Showing the history of `{}`", o.rev)]
-fn log(o: RevOpts) -> anyhow::Result<i32> {
+fn log(o: &RevOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let mut next = Some(repo.refs().resolve(&o.rev)?);
     let mut entries = Vec::new();
@@ -449,7 +449,7 @@ fn log(o: RevOpts) -> anyhow::Result<i32> {
 }
 
 #[context("Showing `{}`", o.rev)]
-fn show(o: RevOpts) -> anyhow::Result<i32> {
+fn show(o: &RevOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let checksum = repo.refs().resolve(&o.rev)?;
     let commit = repo.read_commit(&checksum)?;
@@ -463,7 +463,7 @@ fn show(o: RevOpts) -> anyhow::Result<i32> {
 }
 
 #[context("Comparing `{}` with `{}`", o.from, o.to)]
-fn diff(o: DiffOpts) -> anyhow::Result<i32> {
+fn diff(o: &DiffOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let from = repo.refs().resolve(&o.from)?;
     let to = repo.refs().resolve(&o.to)?;
@@ -484,7 +484,7 @@ fn diff(o: DiffOpts) -> anyhow::Result<i32> {
 }
 
 #[context("Listing refs")]
-fn refs(o: RefsOpts) -> anyhow::Result<i32> {
+fn refs(o: &RefsOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     if !o.delete.is_empty() {
         for name in &o.delete {
@@ -513,7 +513,7 @@ fn refs(o: RefsOpts) -> anyhow::Result<i32> {
 }
 
 #[context("Checking repository `{}`", o.repo.repo.display())]
-fn fsck(o: FsckOpts) -> anyhow::Result<i32> {
+fn fsck(o: &FsckOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     eprintln!("Verifying objects...");
     let report = repo.fsck()?;
@@ -560,7 +560,7 @@ fn fsck(o: FsckOpts) -> anyhow::Result<i32> {
 }
 
 #[context("Pruning repository `{}`", o.repo.repo.display())]
-fn prune(o: PruneOpts) -> anyhow::Result<i32> {
+fn prune(o: &PruneOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let depth = usize::try_from(o.depth).ok();
     let stats = repo.prune(&store::prune::PruneOptions { depth, dry_run: o.dry_run })?;
@@ -570,7 +570,7 @@ fn prune(o: PruneOpts) -> anyhow::Result<i32> {
 }
 
 #[context("Pulling {} from `{}`", o.refs.join(", "), o.url)]
-fn pull(o: PullOpts) -> anyhow::Result<i32> {
+fn pull(o: &PullOpts) -> anyhow::Result<i32> {
     let repo = open(&o.repo)?;
     let progress = |p: store::pull::PullProgress| {
         eprint!("\rReceiving objects: {}/{} ({} bytes)", p.fetched_objects, p.requested_objects, p.fetched_bytes);

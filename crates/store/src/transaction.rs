@@ -70,8 +70,9 @@ impl Repo {
         })
     }
 
-    /// Removes staging directories of transactions that died.
-    fn reclaim_staging(&self) -> Result<()> {
+    /// Removes staging directories of transactions that died; those of
+    /// running transactions are locked and stay.
+    pub fn reclaim_staging(&self) -> Result<()> {
         let tmp = fsutil::open_dir(&self.dir, "tmp").map_err(io_err("opening", self.path.join("tmp").display()))?;
         for (name, _, _) in fsutil::read_names(&tmp).map_err(io_err("listing", "tmp"))? {
             if !name.starts_with(STAGING_PREFIX.as_bytes()) {
