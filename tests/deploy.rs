@@ -406,3 +406,125 @@ fn eio_on_sync_is_a_clean_error() {
     layer_at(&sysroot, &["rebase", "testos/base"]).ok();
     assert_eq!(deployed(&sysroot).len(), 2);
 }
+
+/// How often `args` (run as `layer ARGS`) calls `syscall`, counted with strace.
+fn count_syscalls(syscall: &str, args: &[&str]) -> usize {
+    let log = tempfile::NamedTempFile::new().expect("temp file");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", &format!("trace={syscall}"), "-o", p(log.path()), env!("CARGO_BIN_EXE_layer")])
+        .args(args)
+        .output()
+        .expect("strace");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(log.path()).expect("strace log");
+    text.lines().filter(|l| l.contains(&format!("{syscall}("))).count()
+}
+
+/// SIGKILL at the Nth rename, fsync and syncfs of a rebase, for every N
+/// the rebase reaches (strace fault injection): the default is the old or
+/// the new deployment, ostree agrees, both fscks pass, and a rerun
+/// succeeds with the same result as an uninterrupted run.
+#[test]
+fn crash_at_every_rename_and_sync_of_rebase() {
+    let counting = scratch();
+    let (sysroot, _, _) = sweep_setup(counting.path());
+    let args = ["--sysroot", p(&sysroot), "rebase", "testos/base"];
+    let counts: Vec<(&str, usize)> =
+        ["renameat", "renameat2", "fsync", "syncfs"].into_iter().map(|s| (s, count_syscalls(s, &args))).collect();
+    assert!(counts.iter().map(|c| c.1).sum::<usize>() >= 8, "the rebase renames and syncs: {counts:?}");
+    let mut crashes = 0;
+    for (syscall, count) in counts {
+        for n in 1..=count {
+            let dir = scratch();
+            let (sysroot, v1, v2) = sweep_setup(dir.path());
+            let old = deployment_dir(&sysroot, 0);
+            let before = snapshot(&old);
+            let out = std::process::Command::new("strace")
+                .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("trace={syscall}")])
+                .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}"), env!("CARGO_BIN_EXE_layer")])
+                .args(["--sysroot", p(&sysroot), "rebase", "testos/base"])
+                .output()
+                .expect("strace");
+            let killed =
+                std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(9) || out.status.code() == Some(137);
+            assert!(killed, "{syscall} #{n}: killed ({:?})", out.status);
+            crashes += 1;
+            let listed = deployed(&sysroot);
+            assert!(listed[0] == v1 || listed[0] == v2, "{syscall} #{n}: old or new default: {listed:?}");
+            assert_eq!(ostree_deployed(&sysroot), listed, "{syscall} #{n}: ostree agrees");
+            assert!(before == snapshot(&old), "{syscall} #{n}: the old deployment changed");
+            let repo = sysroot.join("ostree/repo");
+            layer(&["repo", "fsck", "--repo", p(&repo)]).ok();
+            ostree(&["fsck", &format!("--repo={}", p(&repo))]).ok();
+            layer_at(&sysroot, &["rebase", "testos/base"]).ok();
+            assert_eq!(deployed(&sysroot)[0], v2, "{syscall} #{n}: rerun deploys the new base");
+            let motd = std::fs::read_to_string(deployment_dir(&sysroot, 0).join("etc/motd")).expect("motd");
+            assert_eq!(motd, "edited\n", "{syscall} #{n}: the /etc edit survives");
+        }
+    }
+    assert!(crashes >= 8);
+}
+
+/// SIGKILL at the Nth rename and fsync of a commit into the sysroot's
+/// repository: the ref is the old commit or the new one, fsck passes, and
+/// rerunning the commit succeeds.
+#[test]
+fn crash_at_every_rename_and_sync_of_commit() {
+    let counting = scratch();
+    let sysroot = small_sysroot(counting.path());
+    let tree = counting.path().join("tree-v2");
+    small_os(&tree, "v2");
+    let repo = sysroot.join("ostree/repo");
+    // A fixed timestamp and no parent: a commit that completed before the
+    // kill is then the very commit the rerun makes.
+    let args =
+        ["repo", "commit", "--repo", p(&repo), "--branch", "testos/base", "--timestamp", "1", "--orphan", p(&tree)];
+    let counts: Vec<(&str, usize)> =
+        ["renameat", "renameat2", "fsync", "syncfs"].into_iter().map(|s| (s, count_syscalls(s, &args))).collect();
+    for (syscall, count) in counts {
+        for n in 1..=count {
+            let dir = scratch();
+            let sysroot = small_sysroot(dir.path());
+            let repo = sysroot.join("ostree/repo");
+            let old = layer(&["repo", "refs", "--repo", p(&repo), "--json"]).ok();
+            let tree = dir.path().join("tree-v2");
+            small_os(&tree, "v2");
+            let out = std::process::Command::new("strace")
+                .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("trace={syscall}")])
+                .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}"), env!("CARGO_BIN_EXE_layer")])
+                .args([
+                    "repo",
+                    "commit",
+                    "--repo",
+                    p(&repo),
+                    "--branch",
+                    "testos/base",
+                    "--timestamp",
+                    "1",
+                    "--orphan",
+                    p(&tree),
+                ])
+                .output()
+                .expect("strace");
+            assert!(!out.status.success(), "{syscall} #{n}: killed");
+            let now = layer(&["repo", "refs", "--repo", p(&repo), "--json"]).ok();
+            let fsck = layer(&["repo", "fsck", "--repo", p(&repo)]);
+            assert_eq!(fsck.status, 0, "{syscall} #{n}: fsck after the crash\n{}", fsck.stdout);
+            ostree(&["fsck", &format!("--repo={}", p(&repo))]).ok();
+            let new = commit(&repo, "testos/base", &tree, &["--timestamp", "1", "--orphan"]);
+            let after: serde_json::Value =
+                serde_json::from_str(&layer(&["repo", "refs", "--repo", p(&repo), "--json"]).ok()).expect("json");
+            assert_eq!(after["refs"]["testos/base"], new.as_str(), "{syscall} #{n}: rerun moves the ref");
+            // The ref seen right after the crash was the old commit or the new one.
+            let now: serde_json::Value = serde_json::from_str(&now).expect("json");
+            let old: serde_json::Value = serde_json::from_str(&old).expect("json");
+            assert!(
+                now["refs"]["testos/base"] == old["refs"]["testos/base"] || now["refs"]["testos/base"] == new.as_str()
+            );
+            // No staging is left once a transaction ran again.
+            let tmp: Vec<_> =
+                std::fs::read_dir(repo.join("tmp")).expect("tmp").flatten().map(|e| e.file_name()).collect();
+            assert!(tmp.iter().all(|n| !n.to_string_lossy().starts_with("staging-")), "{syscall} #{n}: {tmp:?}");
+        }
+    }
+}
