@@ -175,6 +175,11 @@ fn etc_merge_corner_cases() {
     assert!(!root6.join("usr/etc/initially-empty").exists());
     assert!(root6.join("etc/initially-empty/mynewfile").is_file());
     assert_eq!(mode(&root6.join("etc/shadow")), 0, "/etc/shadow keeps mode 0");
+    // /var: filled once from v1, then only tmpfiles.d entries add to it.
+    let var = sysroot.join("ostree/deploy/testos/var");
+    assert_eq!(std::fs::read_to_string(var.join("lib/app/state")).expect("state"), "state\n");
+    assert_eq!(mode(&var.join("lib/app-v1")), 0o750);
+    assert_eq!(std::fs::read_link(var.join("usrlocal")).expect("link"), Path::new("../usr/local"));
 }
 
 /// Rollback swaps the first two; undeploy and pins; cleanup removes what

@@ -306,6 +306,7 @@ pub fn small_os(dest: &Path, version: &str) {
         echo "app {version}" > "$d/usr/bin/app" && chmod 755 "$d/usr/bin/app"
         echo "kernel" > "$d/usr/lib/modules/6.1.0-test/vmlinuz"
         echo "state" > "$d/var/lib/app/state"
+        mkdir -p "$d/usr/lib/tmpfiles.d" && printf 'd /var/lib/app-{version} 0750 root root -\nL /var/usrlocal - - - - ../usr/local\n' > "$d/usr/lib/tmpfiles.d/app.conf"
         "#,
         d = dest.display()
     ))

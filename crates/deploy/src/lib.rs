@@ -17,6 +17,7 @@ pub mod kernel;
 pub mod keyfile;
 mod stage;
 pub mod sysroot;
+pub mod tmpfiles;
 
 pub use cleanup::CleanupStats;
 pub use error::{Error, Result};

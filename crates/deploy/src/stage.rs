@@ -62,6 +62,9 @@ impl Sysroot {
         };
         failpoint::hit("deploy::etc");
         self.ensure_var(&deployment)?;
+        let var_rel = format!("ostree/deploy/{stateroot}/var");
+        let var = store::fsutil::open_dir(self.dir(), var_rel.as_str()).map_err(io_err("opening", &var_rel))?;
+        crate::tmpfiles::apply(root.as_fd(), var.as_fd())?;
         failpoint::hit("deploy::var");
         deployment.bootcsum = match kernel::find(root.as_fd())? {
             Some(k) => k.bootcsum,

@@ -1,0 +1,146 @@
+//! `/var` content an image expects, recreated from its `tmpfiles.d`
+//! entries (`/usr/lib/tmpfiles.d/*.conf`) in the stateroot's `/var` at
+//! deploy time, as systemd-tmpfiles would at boot. Only what is missing is
+//! created: `/var` is the machine's state, and nothing there is changed.
+//!
+//! Supported: `d`/`D` (directory) and `L` (symlink) under `/var`. Other
+//! types are left to systemd-tmpfiles at boot.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::fs::{AtFlags, Mode};
+use store::fsutil;
+
+use crate::error::{Result, io_err};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Dir { path: String, mode: u32, user: String, group: String },
+    Symlink { path: String, target: String },
+}
+
+/// Parses the lines of one tmpfiles.d file, keeping the supported entries
+/// whose path lies under `/var`.
+pub fn parse(text: &str) -> Vec<Action> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [kind, path, rest @ ..] = fields.as_slice() else { continue };
+        let Some(rel) = path.strip_prefix("/var/") else { continue };
+        if rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            continue;
+        }
+        let field = |i: usize| rest.get(i).copied().filter(|v| *v != "-");
+        match kind.trim_end_matches(['!', '+', '-', '=', '~', '^']) {
+            "d" | "D" => out.push(Action::Dir {
+                path: rel.to_owned(),
+                mode: field(0).and_then(|m| u32::from_str_radix(m, 8).ok()).unwrap_or(0o755),
+                user: field(1).unwrap_or("root").to_owned(),
+                group: field(2).unwrap_or("root").to_owned(),
+            }),
+            "L" => {
+                if let Some(target) = rest.get(4).copied() {
+                    out.push(Action::Symlink { path: rel.to_owned(), target: target.to_owned() });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Name-to-id map from an image's `passwd` or `group` file.
+fn ids(root: BorrowedFd<'_>, file: &str) -> HashMap<String, u32> {
+    for dir in ["usr/etc", "etc"] {
+        let Ok(fd) = fsutil::open_file(root, format!("{dir}/{file}").as_str()) else { continue };
+        let Ok(text) = fsutil::read_to_end(&fd) else { continue };
+        return String::from_utf8_lossy(&text)
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id = f.nth(1)?.parse().ok()?;
+                Some((name.to_owned(), id))
+            })
+            .collect();
+    }
+    HashMap::new()
+}
+
+/// Applies the deployment's tmpfiles.d entries to `var`, creating only
+/// what is missing. Returns how many paths were created.
+pub fn apply(deployment: BorrowedFd<'_>, var: BorrowedFd<'_>) -> Result<usize> {
+    let Ok(dir) = fsutil::open_dir(deployment, "usr/lib/tmpfiles.d") else { return Ok(0) };
+    let mut names: Vec<Vec<u8>> = fsutil::read_names(&dir)
+        .map_err(io_err("listing", "usr/lib/tmpfiles.d"))?
+        .into_iter()
+        .map(|(n, _, _)| n)
+        .filter(|n| n.ends_with(b".conf"))
+        .collect();
+    names.sort();
+    let users = ids(deployment, "passwd");
+    let groups = ids(deployment, "group");
+    let mut created = 0;
+    for name in names {
+        let shown = String::from_utf8_lossy(&name).into_owned();
+        let Ok(fd) = fsutil::open_file(&dir, std::ffi::OsStr::new(&shown)) else { continue };
+        let text = fsutil::read_to_end(&fd).map_err(io_err("reading", &shown))?;
+        for action in parse(&String::from_utf8_lossy(&text)) {
+            let path = match &action {
+                Action::Dir { path, .. } | Action::Symlink { path, .. } => path.clone(),
+            };
+            if rustix::fs::statat(var, path.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                continue;
+            }
+            // Parents first, as plain root-owned directories.
+            let mut parent = String::new();
+            for part in path.split('/').collect::<Vec<_>>().split_last().map(|(_, p)| p.to_vec()).unwrap_or_default() {
+                if !parent.is_empty() {
+                    parent.push('/');
+                }
+                parent.push_str(part);
+                fsutil::ensure_dir(var, parent.as_str(), 0o755)
+                    .map_err(io_err("creating", format!("/var/{parent}")))?;
+            }
+            match action {
+                Action::Dir { mode, user, group, .. } => {
+                    rustix::fs::mkdirat(var, path.as_str(), Mode::from_raw_mode(0o700))
+                        .map_err(io_err("creating", format!("/var/{path}")))?;
+                    let fd = fsutil::open_dir(var, path.as_str()).map_err(io_err("opening", format!("/var/{path}")))?;
+                    let uid = users.get(&user).copied().unwrap_or(0);
+                    let gid = groups.get(&group).copied().unwrap_or(0);
+                    rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
+                        .map_err(io_err("setting owner of", format!("/var/{path}")))?;
+                    rustix::fs::fchmod(fd.as_fd(), Mode::from_raw_mode(mode & 0o7777))
+                        .map_err(io_err("setting mode of", format!("/var/{path}")))?;
+                }
+                Action::Symlink { target, .. } => {
+                    rustix::fs::symlinkat(target.as_str(), var, path.as_str())
+                        .map_err(io_err("creating", format!("/var/{path}")))?;
+                }
+            }
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_var_entries_only() {
+        let text = "# comment\nd /var/lib/app 0750 app app -\nD /var/cache/x - - -\nL /var/usrlocal - - - - ../usr/local\n\
+                    d /run/foo 0755 root root -\nd /var/../etc 0755 root root -\nf /var/lib/file 0644 root root -\n";
+        assert_eq!(
+            parse(text),
+            [
+                Action::Dir { path: "lib/app".into(), mode: 0o750, user: "app".into(), group: "app".into() },
+                Action::Dir { path: "cache/x".into(), mode: 0o755, user: "root".into(), group: "root".into() },
+                Action::Symlink { path: "usrlocal".into(), target: "../usr/local".into() },
+            ]
+        );
+    }
+}
