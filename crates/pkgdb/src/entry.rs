@@ -206,7 +206,13 @@ impl Validator {
                 Some(EntryKind::Symlink { .. }) => {
                     return Err(EntryError::ThroughSymlink { path: e.path.clone(), through: ancestor });
                 }
-                Some(EntryKind::Dir) | None => {}
+                Some(EntryKind::Dir) => {}
+                // A parent the payload never listed is created as a
+                // directory; recording it means a later entry cannot turn it
+                // into a symlink or a file under what is already written.
+                None => {
+                    self.seen.insert(ancestor, EntryKind::Dir);
+                }
                 Some(_) => return Err(EntryError::ParentNotDirectory { path: e.path.clone(), parent: ancestor }),
             }
         }
@@ -302,6 +308,8 @@ mod tests {
             vec![entry("d", EntryKind::Dir), entry("d", link("/etc")), entry("d/f", file())],
             // 6: f as a symlink, then a regular f
             vec![entry("f", link("/etc/shadow")), entry("f", file())],
+            // 5 without the directory entry: d/f, then d -> /etc
+            vec![entry("d/f", file()), entry("d", link("/etc"))],
             // 7: hardlinks that are missing, to dirs, or forward
             vec![entry("h", EntryKind::Hardlink { target: p("missing") })],
             vec![entry("d", EntryKind::Dir), entry("h", EntryKind::Hardlink { target: p("d") })],
