@@ -43,6 +43,9 @@ pub enum Command {
     Cleanup(deploy_cmd::WriteOpts),
     /// Show the deployments.
     Status(deploy_cmd::StatusOpts),
+    /// Look inside package files.
+    #[command(subcommand)]
+    Pkg(crate::pkg_cmd::PkgCommand),
     /// Work with an OSTree-format object store directly, as `ostree` does.
     #[command(subcommand)]
     Repo(RepoCommand),
@@ -71,6 +74,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
         Command::Pin(o) => deploy_cmd::pin(&cli, o),
         Command::Cleanup(o) => deploy_cmd::cleanup(&cli, o),
         Command::Status(o) => deploy_cmd::status(&cli, o),
+        Command::Pkg(cmd) => crate::pkg_cmd::run(cmd),
         Command::Repo(cmd) => crate::repo_cmd::run(cmd),
     }
 }

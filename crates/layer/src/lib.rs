@@ -2,4 +2,5 @@
 
 pub mod cli;
 mod deploy_cmd;
+mod pkg_cmd;
 mod repo_cmd;
