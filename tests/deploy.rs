@@ -294,11 +294,13 @@ fn reads_and_extends_a_sysroot_made_by_ostree() {
     sh(&format!("chattr -i {}/ostree/deploy/testos/deploy/*.0 || true", p(&sysroot))).ok();
 }
 
+/// For the crash sweeps: a tiny sysroot with v1 deployed, an /etc edit in
+/// it, and v2 committed.
 fn sweep_setup(dir: &Path) -> (PathBuf, String, String) {
-    let sysroot = small_sysroot(dir);
+    let sysroot = sysroot_with(dir, tiny_os);
     layer_at(&sysroot, &["rebase", "testos/base"]).ok();
     let v1 = deployed(&sysroot)[0].clone();
-    sh(&format!("echo edited > {}/etc/motd", p(&deployment_dir(&sysroot, 0)))).ok();
+    sh(&format!("rm {e}/motd && echo edited > {e}/motd", e = p(&deployment_dir(&sysroot, 0).join("etc")))).ok();
     let v2 = new_base_version(
         &sysroot,
         dir,
@@ -364,7 +366,11 @@ fn disk_full_is_a_clean_error() {
     let sysroot = mnt.join("sysroot");
     layer_at(&sysroot, &["init", "--stateroot", "testos"]).ok();
     let tree = dir.path().join("tree");
-    small_os(&tree, "v1");
+    sh(&format!(
+        "mkdir -p {t}/usr/etc {t}/usr/bin && echo 'ID=tiny' > {t}/usr/etc/os-release && echo app > {t}/usr/bin/app",
+        t = p(&tree)
+    ))
+    .ok();
     // A 2.5 MiB config file: the object fits, and so does one copy in /etc,
     // but not the second deployment's copy next to the first.
     sh(&format!("head -c 2621440 /dev/urandom > {}/usr/etc/big.conf", p(&tree))).ok();
@@ -476,9 +482,9 @@ fn crash_at_every_rename_and_sync_of_rebase() {
 #[test]
 fn crash_at_every_rename_and_sync_of_commit() {
     let counting = scratch();
-    let sysroot = small_sysroot(counting.path());
+    let sysroot = sysroot_with(counting.path(), tiny_os);
     let tree = counting.path().join("tree-v2");
-    small_os(&tree, "v2");
+    tiny_os(&tree, "v2");
     let repo = sysroot.join("ostree/repo");
     // A fixed timestamp and no parent: a commit that completed before the
     // kill is then the very commit the rerun makes.
@@ -489,11 +495,11 @@ fn crash_at_every_rename_and_sync_of_commit() {
     for (syscall, count) in counts {
         for n in 1..=count {
             let dir = scratch();
-            let sysroot = small_sysroot(dir.path());
+            let sysroot = sysroot_with(dir.path(), tiny_os);
             let repo = sysroot.join("ostree/repo");
             let old = layer(&["repo", "refs", "--repo", p(&repo), "--json"]).ok();
             let tree = dir.path().join("tree-v2");
-            small_os(&tree, "v2");
+            tiny_os(&tree, "v2");
             let out = std::process::Command::new("strace")
                 .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("trace={syscall}")])
                 .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}"), env!("CARGO_BIN_EXE_layer")])

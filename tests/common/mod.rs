@@ -289,33 +289,62 @@ pub fn commit(repo: &Path, branch: &str, dir: &Path, extra: &[&str]) -> String {
     layer(&args).ok().trim().to_owned()
 }
 
-/// A small OS tree, already in image form (`/usr/etc`, a kernel in
-/// `/usr/lib/modules`), for tests that need many sysroots quickly.
-/// `version` changes the content of `/usr/etc/motd` and `/usr/bin/app`.
+/// An OS tree in image form: the Debian minbase root (via the cached
+/// rich tree, hardlinked) with `/etc` moved to `/usr/etc`, a kernel in
+/// `/usr/lib/modules`, and a few files the deploy tests look at. `version`
+/// changes `/usr/etc/motd`, `/usr/bin/app` and a tmpfiles.d entry. Every
+/// file is replaced, never written into: the copy shares inodes with the
+/// cache.
 pub fn small_os(dest: &Path, version: &str) {
     sh(&format!(
         r#"
         d="{d}"
-        mkdir -p "$d/usr/bin" "$d/usr/etc/NetworkManager" "$d/usr/etc/testdirectory" "$d/usr/lib/modules/6.1.0-test" "$d/var/lib/app"
-        printf 'PRETTY_NAME="Test OS {version}"\nID=testos\n' > "$d/usr/etc/os-release"
-        echo "a default daemon file" > "$d/usr/etc/NetworkManager/nm.conf"
-        echo "in a directory" > "$d/usr/etc/testdirectory/file"
+        cp -al "{base}" "$d"
+        mv "$d/etc" "$d/usr/etc"
+        mkdir -p "$d/usr/etc/NetworkManager" "$d/usr/etc/testdirectory" "$d/usr/lib/modules/6.1.0-test" "$d/var/lib/app" "$d/usr/lib/tmpfiles.d"
+        put() {{ rm -f "$d/$1"; printf "$2" > "$d/$1"; }}
+        put usr/etc/os-release 'PRETTY_NAME="Test OS {version}"\nID=testos\n'
+        put usr/etc/NetworkManager/nm.conf 'a default daemon file\n'
+        put usr/etc/testdirectory/file 'in a directory\n'
+        put usr/etc/motd 'welcome to {version}\n'
+        put usr/etc/hostname 'testhost\n'
+        put usr/etc/shadow 'root:*:19000:0:99999:7:::\n' && chmod 0 "$d/usr/etc/shadow"
+        put usr/bin/app 'app {version}\n' && chmod 755 "$d/usr/bin/app"
+        put usr/lib/modules/6.1.0-test/vmlinuz 'kernel\n'
+        put var/lib/app/state 'state\n'
+        put usr/lib/tmpfiles.d/app.conf 'd /var/lib/app-{version} 0750 root root -\nL /var/usrlocal - - - - ../usr/local\n'
+        "#,
+        d = dest.display(),
+        base = rich_tree().display()
+    ))
+    .ok();
+}
+
+/// A tiny OS tree in image form (a few files in `/usr/etc`, `/usr/bin`,
+/// a kernel, `/var`, a tmpfiles.d entry), for the crash sweeps, which run
+/// a deploy dozens of times: a crash's effect does not depend on the size
+/// of the tree, and the minbase tree would make them take minutes.
+pub fn tiny_os(dest: &Path, version: &str) {
+    sh(&format!(
+        r#"
+        d="{d}"
+        mkdir -p "$d/usr/bin" "$d/usr/etc" "$d/usr/lib/modules/6.1.0-test" "$d/var/lib/app" "$d/usr/lib/tmpfiles.d"
+        printf 'PRETTY_NAME="Tiny OS {version}"\nID=tiny\n' > "$d/usr/etc/os-release"
         echo "welcome to {version}" > "$d/usr/etc/motd"
-        echo "testhost" > "$d/usr/etc/hostname"
-        echo "root:*:19000:0:99999:7:::" > "$d/usr/etc/shadow" && chmod 0 "$d/usr/etc/shadow"
+        echo "root:x:0:0:root:/root:/bin/sh" > "$d/usr/etc/passwd"
         echo "app {version}" > "$d/usr/bin/app" && chmod 755 "$d/usr/bin/app"
         echo "kernel" > "$d/usr/lib/modules/6.1.0-test/vmlinuz"
         echo "state" > "$d/var/lib/app/state"
-        mkdir -p "$d/usr/lib/tmpfiles.d" && printf 'd /var/lib/app-{version} 0750 root root -\nL /var/usrlocal - - - - ../usr/local\n' > "$d/usr/lib/tmpfiles.d/app.conf"
+        echo "d /var/lib/app-{version} 0750 root root -" > "$d/usr/lib/tmpfiles.d/app.conf"
         "#,
         d = dest.display()
     ))
     .ok();
 }
 
-/// A sysroot with stateroot `testos` and `small_os` version `v1` committed
-/// on `testos/base` in its repository. Returns the sysroot's path.
-pub fn small_sysroot(dir: &Path) -> PathBuf {
+/// A sysroot with stateroot `testos` and an OS tree (`small_os` on the
+/// minbase root, or `tiny_os`) version `v1` committed on `testos/base`.
+pub fn sysroot_with(dir: &Path, make_tree: fn(&Path, &str)) -> PathBuf {
     let sysroot = dir.join("sysroot");
     layer(&[
         OsStr::new("--sysroot"),
@@ -326,9 +355,14 @@ pub fn small_sysroot(dir: &Path) -> PathBuf {
     ])
     .ok();
     let tree = dir.join("tree-v1");
-    small_os(&tree, "v1");
+    make_tree(&tree, "v1");
     commit(&sysroot.join("ostree/repo"), "testos/base", &tree, &["--add-metadata-string", "version=1"]);
     sysroot
+}
+
+/// A sysroot built from the Debian minbase root; see `small_os`.
+pub fn small_sysroot(dir: &Path) -> PathBuf {
+    sysroot_with(dir, small_os)
 }
 
 /// `layer --sysroot S ARGS...`
