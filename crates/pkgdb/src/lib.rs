@@ -6,6 +6,7 @@
 //! network; every payload becomes a list of validated [`entry::Entry`]s
 //! before anything is written anywhere.
 
+pub mod apt;
 pub mod control;
 pub mod deb;
 pub mod entry;

@@ -1,0 +1,304 @@
+//! `Packages` indexes in a compact in-memory form: every string of the
+//! index lives in one arena, and each package is a fixed-size record of
+//! spans into it. Relationship fields stay raw strings, parsed when a
+//! resolver asks for them.
+
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+
+use super::{AptError, parse_sha256};
+use crate::control::{Syntax, parse_paragraph};
+
+/// Decompressed indexes larger than this are refused (bookworm's main is
+/// about 45 MiB).
+pub const MAX_INDEX_SIZE: u64 = 1 << 30;
+
+/// All packages of one `Packages` index.
+#[derive(Debug, Clone, Default)]
+pub struct PackageIndex {
+    arena: String,
+    records: Vec<Record>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    name: Span,
+    version: Span,
+    architecture: Span,
+    multi_arch: Span,
+    priority: Span,
+    depends: Span,
+    pre_depends: Span,
+    recommends: Span,
+    conflicts: Span,
+    breaks: Span,
+    replaces: Span,
+    provides: Span,
+    filename: Span,
+    size: u64,
+    sha256: [u8; 32],
+    essential: bool,
+}
+
+/// One package of a [`PackageIndex`]. Optional fields that are absent (or
+/// empty) are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackageRef<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub architecture: &'a str,
+    pub multi_arch: Option<&'a str>,
+    pub essential: bool,
+    pub priority: Option<&'a str>,
+    pub depends: Option<&'a str>,
+    pub pre_depends: Option<&'a str>,
+    pub recommends: Option<&'a str>,
+    pub conflicts: Option<&'a str>,
+    pub breaks: Option<&'a str>,
+    pub replaces: Option<&'a str>,
+    pub provides: Option<&'a str>,
+    /// The `.deb`'s path relative to the archive root.
+    pub filename: &'a str,
+    pub size: u64,
+    pub sha256: &'a [u8; 32],
+}
+
+impl PackageIndex {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn get(&self, index: usize) -> Option<PackageRef<'_>> {
+        self.records.get(index).map(|r| self.view(r))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = PackageRef<'_>> + '_ {
+        self.records.iter().map(|r| self.view(r))
+    }
+
+    /// Every version of `name` in the index (a linear scan).
+    pub fn find<'a>(&'a self, name: &'a str) -> impl Iterator<Item = PackageRef<'a>> + 'a {
+        self.iter().filter(move |p| p.name == name)
+    }
+
+    /// Bytes held on the heap: the arena and the records.
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity() + self.records.capacity() * std::mem::size_of::<Record>()
+    }
+
+    fn text(&self, span: Span) -> &str {
+        let start = span.start as usize;
+        self.arena.get(start..start + span.len as usize).unwrap_or("")
+    }
+
+    fn optional(&self, span: Span) -> Option<&str> {
+        Some(self.text(span)).filter(|s| !s.is_empty())
+    }
+
+    fn view<'a>(&'a self, r: &'a Record) -> PackageRef<'a> {
+        PackageRef {
+            name: self.text(r.name),
+            version: self.text(r.version),
+            architecture: self.text(r.architecture),
+            multi_arch: self.optional(r.multi_arch),
+            essential: r.essential,
+            priority: self.optional(r.priority),
+            depends: self.optional(r.depends),
+            pre_depends: self.optional(r.pre_depends),
+            recommends: self.optional(r.recommends),
+            conflicts: self.optional(r.conflicts),
+            breaks: self.optional(r.breaks),
+            replaces: self.optional(r.replaces),
+            provides: self.optional(r.provides),
+            filename: self.text(r.filename),
+            size: r.size,
+            sha256: &r.sha256,
+        }
+    }
+
+    fn push(&mut self, value: &str) -> Span {
+        // The caller has checked that the whole index fits in u32 offsets,
+        // and the arena only ever holds parts of it.
+        let start = self.arena.len() as u32;
+        self.arena.push_str(value);
+        Span { start, len: value.len() as u32 }
+    }
+}
+
+/// Decompresses an index by its name: `.xz`, `.gz`, or plain.
+pub fn decompress(data: &[u8], path: &str) -> Result<Vec<u8>, AptError> {
+    let mut out = Vec::new();
+    let limit = MAX_INDEX_SIZE + 1;
+    let result = if path.ends_with(".xz") {
+        liblzma::read::XzDecoder::new(data).take(limit).read_to_end(&mut out)
+    } else if path.ends_with(".gz") {
+        flate2::read::MultiGzDecoder::new(data).take(limit).read_to_end(&mut out)
+    } else {
+        out.extend_from_slice(data);
+        Ok(out.len())
+    };
+    result.map_err(|source| AptError::Decompress { path: path.to_owned(), source })?;
+    if out.len() as u64 > MAX_INDEX_SIZE {
+        return Err(AptError::IndexTooLarge { path: path.to_owned() });
+    }
+    Ok(out)
+}
+
+/// Decompresses (by `path`'s suffix) and parses a `Packages` index.
+pub fn read_packages_compressed(data: &[u8], path: &str) -> Result<PackageIndex, AptError> {
+    read_packages(&decompress(data, path)?, path)
+}
+
+/// Parses an uncompressed `Packages` index; `path` names it in errors.
+pub fn read_packages(text: &[u8], path: &str) -> Result<PackageIndex, AptError> {
+    if u32::try_from(text.len()).is_err() {
+        return Err(AptError::IndexTooLarge { path: path.to_owned() });
+    }
+    let mut index = PackageIndex::default();
+    // The fields kept are a fraction of the text (descriptions are dropped).
+    index.arena.reserve(text.len() / 4);
+    let mut start = None;
+    let mut offset = 0;
+    let mut line_number = 0;
+    let mut first_line = 0;
+    for line in text.split(|&b| b == b'\n') {
+        line_number += 1;
+        let line_start = offset;
+        offset += line.len() + 1;
+        if line.iter().all(|&b| b == b' ' || b == b'\t' || b == b'\r') {
+            if let Some(paragraph_start) = start.take() {
+                add_paragraph(&mut index, &text[paragraph_start..line_start], path, first_line)?;
+            }
+        } else if start.is_none() {
+            start = Some(line_start);
+            first_line = line_number;
+        }
+    }
+    if let Some(paragraph_start) = start {
+        add_paragraph(&mut index, &text[paragraph_start..], path, first_line)?;
+    }
+    index.arena.shrink_to_fit();
+    index.records.shrink_to_fit();
+    Ok(index)
+}
+
+fn add_paragraph(index: &mut PackageIndex, text: &[u8], path: &str, line: usize) -> Result<(), AptError> {
+    let paragraph = parse_paragraph(text, Syntax::Strict)
+        .map_err(|source| AptError::ParsePackages { path: format!("{path}, paragraph at line {line}"), source })?;
+    let package = paragraph.get("Package").unwrap_or("").to_owned();
+    let bad = |field: &'static str| AptError::BadPackageField {
+        path: path.to_owned(),
+        package: if package.is_empty() { format!("at line {line}") } else { format!("`{package}`") },
+        field,
+    };
+    let required = |name: &'static str| paragraph.get(name).filter(|v| !v.is_empty()).ok_or_else(|| bad(name));
+    let name = required("Package")?;
+    let version = required("Version")?;
+    let architecture = required("Architecture")?;
+    let filename = required("Filename")?;
+    let size = required("Size")?.parse().map_err(|_| bad("Size"))?;
+    let sha256 = parse_sha256(required("SHA256")?).ok_or_else(|| bad("SHA256"))?;
+    let essential = match paragraph.get("Essential") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("yes") => true,
+        Some(v) if v.eq_ignore_ascii_case("no") => false,
+        Some(_) => return Err(bad("Essential")),
+    };
+    let optional = |index: &mut PackageIndex, name: &str| match paragraph.get(name) {
+        Some(value) => index.push(value),
+        None => Span::default(),
+    };
+    let record = Record {
+        name: index.push(name),
+        version: index.push(version),
+        architecture: index.push(architecture),
+        multi_arch: optional(index, "Multi-Arch"),
+        priority: optional(index, "Priority"),
+        depends: optional(index, "Depends"),
+        pre_depends: optional(index, "Pre-Depends"),
+        recommends: optional(index, "Recommends"),
+        conflicts: optional(index, "Conflicts"),
+        breaks: optional(index, "Breaks"),
+        replaces: optional(index, "Replaces"),
+        provides: optional(index, "Provides"),
+        filename: index.push(filename),
+        size,
+        sha256,
+        essential,
+    };
+    index.records.push(record);
+    Ok(())
+}
+
+/// The sha256 of `data`.
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    const PACKAGES: &str = "Package: hello-layer\nVersion: 1.0-1\nArchitecture: amd64\nEssential: yes\n\
+        Priority: optional\nDepends: dep-layer (>= 1.0),\n libc6\nMulti-Arch: foreign\n\
+        Filename: pool/main/h/hello-layer_1.0-1_amd64.deb\nSize: 700\n\
+        SHA256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\nDescription: hi\n long\n\
+        \n \n\
+        Package: dep-layer\nVersion: 1.0\nArchitecture: all\nProvides: virtual-layer\n\
+        Filename: pool/main/d/dep-layer_1.0_all.deb\nSize: 600\n\
+        SHA256: fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\n";
+
+    #[test]
+    fn parses_records() {
+        let index = read_packages(PACKAGES.as_bytes(), "Packages").expect("parses");
+        assert_eq!(index.len(), 2);
+        let hello = index.find("hello-layer").next().expect("present");
+        assert_eq!(hello.version, "1.0-1");
+        assert!(hello.essential);
+        assert_eq!(hello.multi_arch, Some("foreign"));
+        assert_eq!(hello.depends, Some("dep-layer (>= 1.0),\n libc6"));
+        assert_eq!(hello.size, 700);
+        assert_eq!(hello.sha256[31], 0xef);
+        let dep = index.get(1).expect("second");
+        assert_eq!(
+            (dep.name, dep.architecture, dep.provides, dep.depends),
+            ("dep-layer", "all", Some("virtual-layer"), None)
+        );
+        assert!(!dep.essential);
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let text = PACKAGES.replace("Size: 600\n", "");
+        let error = read_packages(text.as_bytes(), "Packages").expect_err("must be refused");
+        assert!(error.to_string().contains("`dep-layer`") && error.to_string().contains("`Size`"), "{error}");
+        let comment = format!("# nope\n{PACKAGES}");
+        assert!(matches!(read_packages(comment.as_bytes(), "P"), Err(AptError::ParsePackages { .. })));
+    }
+
+    #[test]
+    fn decompresses_xz_and_gz() {
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        xz.write_all(PACKAGES.as_bytes()).expect("xz");
+        let xz = xz.finish().expect("xz");
+        assert_eq!(read_packages_compressed(&xz, "Packages.xz").expect("xz parses").len(), 2);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(PACKAGES.as_bytes()).expect("gz");
+        let gz = gz.finish().expect("gz");
+        assert_eq!(read_packages_compressed(&gz, "Packages.gz").expect("gz parses").len(), 2);
+        assert!(matches!(read_packages_compressed(b"not xz", "Packages.xz"), Err(AptError::Decompress { .. })));
+    }
+}
