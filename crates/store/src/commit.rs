@@ -139,9 +139,27 @@ impl Walker<'_, '_> {
         names.sort_by(|a, b| a.0.cmp(&b.0));
         let dir = Arc::new(dir);
         let mut out = WalkDir { meta, files: Vec::new(), dirs: Vec::new() };
-        for (raw, _, _) in names {
+        for (raw, file_type, ino) in names {
             let name = utf8_name(&raw, path)?;
             let child_path = path.join(&name);
+            // A file or symlink of a hardlinked checkout is its object's inode:
+            // `getdents` names it, so it needs no stat and no read. (Entries of
+            // this directory live on the directory's own filesystem.)
+            if matches!(file_type, FileType::RegularFile | FileType::Symlink)
+                && let Some(c) = self.cache.and_then(|c| c.get(st.st_dev, ino))
+            {
+                self.stats.files += 1;
+                self.stats.reused_by_inode += 1;
+                out.files.push((name, Pending::Known(c)));
+                continue;
+            }
+            if file_type == FileType::Directory {
+                // O_NOFOLLOW | O_DIRECTORY: a race that swapped in a symlink fails here.
+                let sub = fsutil::open_dir(&*dir, name.as_str()).map_err(io_err("opening", child_path.display()))?;
+                let walked = self.walk(sub, &child_path)?;
+                out.dirs.push((name, walked));
+                continue;
+            }
             let st = rustix::fs::statat(&*dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(io_err("reading", child_path.display()))?;
             match st.st_mode & S_IFMT {

@@ -33,9 +33,11 @@ pub fn ensure_dir(dirfd: impl AsFd, name: impl rustix::path::Arg, mode: u32) -> 
 }
 
 /// Reads all names in a directory except `.` and `..`.
+/// With each name comes the type and inode `getdents` reports (the type
+/// may be `Unknown` on filesystems that do not fill it in).
 pub fn read_names(dirfd: impl AsFd) -> io::Result<Vec<(Vec<u8>, rustix::fs::FileType, u64)>> {
-    let fd = rustix::fs::openat(dirfd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    let mut dir = rustix::fs::Dir::read_from(&fd)?;
+    // `read_from` opens its own `.`, so the caller's position is untouched.
+    let mut dir = rustix::fs::Dir::read_from(dirfd)?;
     let mut out = Vec::new();
     while let Some(entry) = dir.read() {
         let entry = entry?;
