@@ -104,12 +104,8 @@ pub fn copy_path(src: BorrowedFd<'_>, src_name: &[u8], dst: BorrowedFd<'_>, dst_
 }
 
 fn copy_meta(src: &OwnedFd, dst: &OwnedFd, st: &Stat) -> std::io::Result<()> {
-    rustix::fs::fchown(dst, Some(rustix::fs::Uid::from_raw(st.st_uid)), Some(rustix::fs::Gid::from_raw(st.st_gid)))?;
     let xattrs = fsutil::fd_xattrs(src.as_fd())?;
-    fsutil::set_fd_xattrs(dst.as_fd(), &xattrs)?;
-    // Last: chown clears setuid bits.
-    rustix::fs::fchmod(dst, Mode::from_raw_mode(st.st_mode & 0o7777))?;
-    Ok(())
+    fsutil::set_metadata(dst.as_fd(), st.st_uid, st.st_gid, st.st_mode, &xattrs, fsutil::Owner::Required)
 }
 
 #[derive(Debug, Default)]

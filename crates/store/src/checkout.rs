@@ -19,7 +19,7 @@ use rustix::io::Errno;
 
 use crate::error::{Error, Result, io_err};
 use crate::fsutil;
-use crate::objects::{Checksum, DirMeta, FileMeta, ObjectType};
+use crate::objects::{Checksum, ObjectType};
 use crate::repo::{Repo, RepoMode};
 
 pub const WHITEOUT_PREFIX: &str = ".wh.";
@@ -145,7 +145,9 @@ impl Ctx<'_> {
             self.checkout_dir(dir.as_fd(), sub.as_bytes(), t, m, path.join(sub))
         })?;
         if created {
-            apply_dir_meta(&dir, &dirmeta).map_err(io_err("setting metadata of", &display))?;
+            let m = &dirmeta;
+            fsutil::set_metadata(dir.as_fd(), m.uid, m.gid, m.mode, &m.xattrs, fsutil::Owner::UnlessUnprivileged)
+                .map_err(io_err("setting metadata of", &display))?;
         }
         Ok(())
     }
@@ -233,33 +235,18 @@ impl Ctx<'_> {
         let mut file = std::fs::File::from(fd);
         std::io::copy(&mut content, &mut file).map_err(io_err("writing", &display))?;
         file.flush().map_err(io_err("writing", &display))?;
-        apply_file_meta(file.as_fd(), &meta).map_err(io_err("setting metadata of", &display))
+        fsutil::set_metadata(
+            file.as_fd(),
+            meta.uid,
+            meta.gid,
+            meta.mode,
+            &meta.xattrs,
+            fsutil::Owner::UnlessUnprivileged,
+        )
+        .map_err(io_err("setting metadata of", &display))
     }
 }
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
-}
-
-fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> std::io::Result<()> {
-    match rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid))) {
-        Ok(()) => Ok(()),
-        // Without root, a checkout keeps the caller's ownership, as `ostree checkout -U` does.
-        Err(Errno::PERM) if !is_root() => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn apply_file_meta(fd: BorrowedFd<'_>, meta: &FileMeta) -> std::io::Result<()> {
-    chown_fd(fd, meta.uid, meta.gid)?;
-    fsutil::set_fd_xattrs(fd, &meta.xattrs)?;
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))?;
-    Ok(())
-}
-
-fn apply_dir_meta(fd: &OwnedFd, meta: &DirMeta) -> std::io::Result<()> {
-    chown_fd(fd.as_fd(), meta.uid, meta.gid)?;
-    fsutil::set_fd_xattrs(fd.as_fd(), &meta.xattrs)?;
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))?;
-    Ok(())
 }

@@ -133,6 +133,38 @@ pub fn set_link_xattrs(dirfd: BorrowedFd<'_>, name: &[u8], xattrs: &Xattrs) -> i
     Ok(())
 }
 
+/// What to do when `chown` is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Refusal is an error.
+    Required,
+    /// Without root, keep the caller's ownership, as `ostree checkout -U`
+    /// does; as root a refusal is still an error.
+    UnlessUnprivileged,
+}
+
+/// Gives an open file or directory its owner, xattrs and mode, in that
+/// order: `chown` clears setuid bits and file capabilities, so those must
+/// come after it.
+pub fn set_metadata(
+    fd: BorrowedFd<'_>,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    xattrs: &Xattrs,
+    owner: Owner,
+) -> io::Result<()> {
+    match rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid))) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::PERM) if owner == Owner::UnlessUnprivileged && !rustix::process::geteuid().is_root() => {
+        }
+        Err(e) => return Err(e.into()),
+    }
+    set_fd_xattrs(fd, xattrs)?;
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode & 0o7777))?;
+    Ok(())
+}
+
 /// Removes a directory entry of any type, recursively, without following symlinks.
 pub fn remove_all_at(dirfd: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     let name = OsStr::from_bytes(name);
