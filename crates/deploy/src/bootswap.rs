@@ -78,10 +78,10 @@ impl Sysroot {
             .map_err(io_err("creating", &entries))?;
         fsutil::ensure_dir(dir, entries.as_str(), 0o755).map_err(io_err("creating", &entries))?;
         let n = deployments.len();
+        let show_stateroot = deployments.iter().any(|o| o.stateroot != deployments[0].stateroot);
         for (i, d) in deployments.iter().enumerate() {
             let root = self.open_deployment(d)?;
             let mut entry = BootConfig::default();
-            let show_stateroot = deployments.iter().any(|o| o.stateroot != deployments[0].stateroot);
             let title = os_release_name(&root);
             let label = if show_stateroot { format!("ostree:{}:{i}", d.stateroot) } else { format!("ostree:{i}") };
             entry.set("title", format!("{title} ({label})"));
@@ -90,7 +90,7 @@ impl Sysroot {
                 format!("ostree=/ostree/boot.{new_bootversion}/{}/{}/{}", d.stateroot, d.bootcsum, d.bootserial);
             let options = if d.kargs.is_empty() { ostree_arg } else { format!("{} {ostree_arg}", d.kargs) };
             if let Some(k) = kernel::find(root.as_fd())? {
-                let (linux, initrd) = kernel::install(dir.as_fd(), root.as_fd(), &d.stateroot, &k)?;
+                let (linux, initrd) = kernel::install(dir.as_fd(), root.as_fd(), &d.stateroot, &d.bootcsum, &k)?;
                 entry.set("linux", linux);
                 if let Some(initrd) = initrd {
                     entry.set("initrd", initrd);

@@ -16,8 +16,6 @@ pub struct Kernel {
     pub version: String,
     /// `initramfs.img` or `initramfs` next to `vmlinuz`, if present.
     pub initramfs: Option<String>,
-    /// sha256 of the kernel followed by the initramfs.
-    pub bootcsum: String,
 }
 
 /// The boot checksum of a tree without a kernel: that of empty input.
@@ -28,6 +26,7 @@ pub fn kernelless_bootcsum() -> String {
     hex::encode(Sha256::digest(b""))
 }
 
+/// The first `/usr/lib/modules/KVER/` holding a regular `vmlinuz`.
 pub fn find(deployment: BorrowedFd<'_>) -> Result<Option<Kernel>> {
     let Ok(modules) = fsutil::open_dir(deployment, "usr/lib/modules") else { return Ok(None) };
     let mut names = fsutil::read_names(&modules).map_err(io_err("listing", "usr/lib/modules"))?;
@@ -41,21 +40,27 @@ pub fn find(deployment: BorrowedFd<'_>) -> Result<Option<Kernel>> {
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             continue;
         }
-        let version = String::from_utf8_lossy(&name).into_owned();
-        let mut hasher = Sha256::new();
-        let vmlinuz = fsutil::open_file(&dir, "vmlinuz").map_err(io_err("opening", "vmlinuz"))?;
-        hasher.update(fsutil::read_to_end(&vmlinuz).map_err(io_err("reading", "vmlinuz"))?);
-        let mut initramfs = None;
-        for candidate in ["initramfs.img", "initramfs"] {
-            if let Ok(fd) = fsutil::open_file(&dir, candidate) {
-                hasher.update(fsutil::read_to_end(&fd).map_err(io_err("reading", candidate))?);
-                initramfs = Some(candidate.to_owned());
-                break;
-            }
-        }
-        return Ok(Some(Kernel { version, initramfs, bootcsum: hex::encode(hasher.finalize()) }));
+        let initramfs = ["initramfs.img", "initramfs"]
+            .into_iter()
+            .find(|c| rustix::fs::statat(&dir, *c, AtFlags::empty()).is_ok())
+            .map(str::to_owned);
+        return Ok(Some(Kernel { version: String::from_utf8_lossy(&name).into_owned(), initramfs }));
     }
     Ok(None)
+}
+
+/// The boot checksum: sha256 of the kernel followed by the initramfs, as
+/// OSTree computes it. Read once, when a deployment is staged; the
+/// deployment carries it from then on.
+pub fn bootcsum(deployment: BorrowedFd<'_>, kernel: &Kernel) -> Result<String> {
+    let dir = fsutil::open_dir(deployment, format!("usr/lib/modules/{}", kernel.version).as_str())
+        .map_err(io_err("opening", "usr/lib/modules"))?;
+    let mut hasher = Sha256::new();
+    for name in std::iter::once("vmlinuz").chain(kernel.initramfs.as_deref()) {
+        let fd = fsutil::open_file(&dir, name).map_err(io_err("opening", name))?;
+        hasher.update(fsutil::read_to_end(&fd).map_err(io_err("reading", name))?);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Copies the kernel (and initramfs) into `boot/ostree/STATEROOT-BOOTCSUM/`
@@ -65,9 +70,10 @@ pub fn install(
     sysroot: BorrowedFd<'_>,
     deployment: BorrowedFd<'_>,
     stateroot: &str,
+    bootcsum: &str,
     kernel: &Kernel,
 ) -> Result<(String, Option<String>)> {
-    let dirname = format!("{stateroot}-{}", kernel.bootcsum);
+    let dirname = format!("{stateroot}-{bootcsum}");
     let rel = format!("boot/ostree/{dirname}");
     fsutil::ensure_dir(sysroot, "boot/ostree", 0o775).map_err(io_err("creating", "boot/ostree"))?;
     fsutil::ensure_dir(sysroot, rel.as_str(), 0o775).map_err(io_err("creating", &rel))?;

@@ -67,7 +67,7 @@ impl Sysroot {
         crate::tmpfiles::apply(root.as_fd(), var.as_fd())?;
         failpoint::hit("deploy::var");
         deployment.bootcsum = match kernel::find(root.as_fd())? {
-            Some(k) => k.bootcsum,
+            Some(k) => kernel::bootcsum(root.as_fd(), &k)?,
             None => kernel::kernelless_bootcsum(),
         };
         self.write_origin(&deployment)?;
