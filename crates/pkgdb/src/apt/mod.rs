@@ -12,6 +12,7 @@ pub mod verify;
 use std::path::PathBuf;
 
 use crate::control::ControlError;
+use crate::http::HttpError;
 
 pub use index::{PackageIndex, PackageRef, read_packages, read_packages_compressed};
 pub use release::{Release, ReleaseFile};
@@ -138,6 +139,25 @@ pub enum AptError {
         #[source]
         source: std::io::Error,
     },
+    /// A failed fetch without a variant of its own above (local `file:`
+    /// sources).
+    #[error(transparent)]
+    Http(HttpError),
+}
+
+/// The client's errors keep the variants (and messages) they had when the
+/// client lived here.
+impl From<HttpError> for AptError {
+    fn from(error: HttpError) -> Self {
+        match error {
+            HttpError::Fetch { url, source } => AptError::Fetch { url, source },
+            HttpError::Redirect { url, reason } => AptError::Redirect { url, reason },
+            HttpError::HttpStatus { url, status } => AptError::HttpStatus { url, status },
+            HttpError::ReadBody { url, source } => AptError::ReadBody { url, source },
+            HttpError::TooLong { url, limit } => AptError::TooLong { url, limit },
+            other => AptError::Http(other),
+        }
+    }
 }
 
 /// Lowercase hex of a digest.

@@ -8,134 +8,61 @@
 //! holds `InRelease` (as fetched), `Release` (the verified signed text) and
 //! the indexes under their Release paths (`main/binary-amd64/Packages.xz`).
 
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::index::{read_packages_compressed, sha256};
 use super::release::{Release, ReleaseFile};
 use super::sources::Source;
 use super::verify::{Keyring, Verified, verify_detached, verify_inrelease};
 use super::{AptError, hex};
+// The client moved to `crate::http`; these paths keep working.
+pub use crate::http::{MAX_REDIRECTS, resolve_redirect};
 
 /// `InRelease` and `Release` bodies longer than this are refused.
 pub const MAX_RELEASE_SIZE: u64 = 10 << 20;
 /// `Release.gpg` bodies longer than this are refused.
 pub const MAX_SIGNATURE_SIZE: u64 = 1 << 20;
-/// Redirects followed for one fetch.
-pub const MAX_REDIRECTS: usize = 5;
 /// The architecture indexes are fetched for when the source names none.
 pub const DEFAULT_ARCHITECTURE: &str = "amd64";
 
-/// An HTTP client with bounded bodies.
-#[derive(Debug, Clone)]
-pub struct HttpClient {
-    agent: ureq::Agent,
-}
-
-impl Default for HttpClient {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// The crate's one HTTP client ([`crate::http::HttpClient`]) with its
+/// errors as [`AptError`]s, as they were when the client lived here. It
+/// derefs to the shared client, so it can be passed wherever that one is
+/// wanted (such as [`crate::fetch::fetch`]) and both use one connection
+/// pool.
+#[derive(Debug, Clone, Default)]
+pub struct HttpClient(crate::http::HttpClient);
 
 impl HttpClient {
     pub fn new() -> Self {
-        // Redirects are followed here, not by ureq, so that each hop is checked.
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(300)))
-            .user_agent(concat!("layer/", env!("CARGO_PKG_VERSION")))
-            .build();
-        HttpClient { agent: config.into() }
+        HttpClient(crate::http::HttpClient::new())
     }
 
-    /// The body of `url`, or `None` on 404 or 410. A body longer than
-    /// `limit` is cut off there and refused. At most [`MAX_REDIRECTS`]
-    /// redirects are followed, each checked by [`resolve_redirect`].
+    /// See [`crate::http::HttpClient::get_optional`].
     pub fn get_optional(&self, url: &str, limit: u64) -> Result<Option<Vec<u8>>, AptError> {
-        let mut current = url.to_owned();
-        for _ in 0..=MAX_REDIRECTS {
-            let response = self
-                .agent
-                .get(&current)
-                .call()
-                .map_err(|source| AptError::Fetch { url: current.clone(), source: Box::new(source) })?;
-            let status = response.status().as_u16();
-            if matches!(status, 301 | 302 | 303 | 307 | 308) {
-                let location = response.headers().get("location").map(|v| v.to_str());
-                let next = match location {
-                    Some(Ok(location)) => resolve_redirect(&current, location),
-                    Some(Err(_)) => Err("its `Location` holds control or non-ASCII characters"),
-                    None => Err("it has no `Location`"),
-                };
-                current = next.map_err(|reason| AptError::Redirect { url: current.clone(), reason })?;
-                continue;
-            }
-            if status == 404 || status == 410 {
-                return Ok(None);
-            }
-            if !(200..300).contains(&status) {
-                return Err(AptError::HttpStatus { url: current, status });
-            }
-            let mut body = Vec::new();
-            response
-                .into_body()
-                .into_reader()
-                .take(limit.saturating_add(1))
-                .read_to_end(&mut body)
-                .map_err(|source| AptError::ReadBody { url: current.clone(), source })?;
-            if body.len() as u64 > limit {
-                return Err(AptError::TooLong { url: current, limit });
-            }
-            return Ok(Some(body));
-        }
-        Err(AptError::Redirect { url: url.to_owned(), reason: "it redirects more than 5 times (a loop?)" })
+        Ok(self.0.get_optional(url, limit)?)
     }
 
-    /// The body of `url`; 404 is an error.
+    /// See [`crate::http::HttpClient::get`].
     pub fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, AptError> {
-        self.get_optional(url, limit)?.ok_or_else(|| AptError::HttpStatus { url: url.to_owned(), status: 404 })
+        Ok(self.0.get(url, limit)?)
     }
 }
 
-/// The target of a redirect from `from` to `location`, or why it is
-/// refused: only `http` and `https`, never from `https` to `http`, no
-/// control characters or spaces.
-pub fn resolve_redirect(from: &str, location: &str) -> Result<String, &'static str> {
-    if location.is_empty() || location.chars().any(|c| c.is_control() || c == ' ' || !c.is_ascii()) {
-        return Err("its `Location` is empty or holds control, space or non-ASCII characters");
+impl From<crate::http::HttpClient> for HttpClient {
+    fn from(client: crate::http::HttpClient) -> Self {
+        HttpClient(client)
     }
-    let (scheme, rest) = from.split_once("://").ok_or("the URL has no scheme")?;
-    let next = if let Some(next_scheme) = scheme_of(location) {
-        if !next_scheme.eq_ignore_ascii_case("http") && !next_scheme.eq_ignore_ascii_case("https") {
-            return Err("it leads to a scheme other than http or https");
-        }
-        location.to_owned()
-    } else if let Some(path) = location.strip_prefix("//") {
-        format!("{scheme}://{path}")
-    } else if location.starts_with('/') {
-        let authority = rest.split('/').next().unwrap_or(rest);
-        format!("{scheme}://{authority}{location}")
-    } else {
-        let directory = from.rsplit_once('/').map_or(from, |(directory, _)| directory);
-        format!("{directory}/{location}")
-    };
-    if scheme.eq_ignore_ascii_case("https") && !next.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
-        return Err("it leads from https to http");
-    }
-    Ok(next)
 }
 
-/// RFC 3986: a URI reference starts with a scheme if a `:` comes before
-/// any `/`, `?` or `#`, after a letter and letters, digits, `+`, `-`, `.`.
-fn scheme_of(location: &str) -> Option<&str> {
-    let (scheme, _) = location.split_once(':')?;
-    let mut chars = scheme.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    valid.then_some(scheme)
+impl std::ops::Deref for HttpClient {
+    type Target = crate::http::HttpClient;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// What an update kept.
@@ -363,30 +290,6 @@ fn commit(staging: tempfile::TempDir, directory: &Path, cache_dir: &Path) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirects() {
-        let from = "https://a.invalid/debian/dists/x/InRelease";
-        assert_eq!(resolve_redirect(from, "https://b.invalid/y").as_deref(), Ok("https://b.invalid/y"));
-        assert_eq!(resolve_redirect(from, "/other/InRelease").as_deref(), Ok("https://a.invalid/other/InRelease"));
-        assert_eq!(resolve_redirect(from, "//c.invalid/z").as_deref(), Ok("https://c.invalid/z"));
-        assert_eq!(resolve_redirect(from, "Release").as_deref(), Ok("https://a.invalid/debian/dists/x/Release"));
-        assert_eq!(resolve_redirect("http://a.invalid/x", "https://b.invalid/").as_deref(), Ok("https://b.invalid/"));
-        for bad in [
-            "http://b.invalid/y",
-            "HTTP://b.invalid/y",
-            "file:///etc/passwd",
-            "ftp://b.invalid/",
-            "data:text/plain,x",
-            "/a\r\nX: y",
-            "/a b",
-            "",
-        ] {
-            assert!(resolve_redirect(from, bad).is_err(), "{bad:?}");
-        }
-        assert!(resolve_redirect("http://a.invalid/x", "file:///etc/passwd").is_err());
-        assert!(resolve_redirect("http://a.invalid/x", "javascript:alert(1)").is_err());
-    }
 
     #[test]
     fn cache_keys_are_plain_names() {
