@@ -11,4 +11,5 @@ pub mod deb;
 pub mod entry;
 pub mod fetch;
 pub mod http;
+pub mod resolve;
 pub mod rpm;

@@ -111,8 +111,9 @@ impl ControlInfo {
         })
     }
 
-    /// Builds the view from the control archive's files, by name.
-    pub(crate) fn from_files(member: String, mut files: BTreeMap<String, Vec<u8>>) -> Result<Self, DebError> {
+    /// Builds the view from the control archive's files, by name, as
+    /// [`super::DebReader::control_files`] gives them.
+    pub fn from_files(member: String, mut files: BTreeMap<String, Vec<u8>>) -> Result<Self, DebError> {
         let control = files.remove("control").ok_or(DebError::MissingControl)?;
         let fields = parse_paragraph(&control, Syntax::Strict).map_err(DebError::ControlParse)?;
         let required = |field: &'static str| -> Result<String, DebError> {

@@ -23,6 +23,7 @@ mod control_info;
 mod inspect;
 pub mod relation;
 mod tarball;
+pub mod version;
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -33,6 +34,7 @@ pub use compression::Compression;
 pub use control_info::{Conffile, ControlInfo, RelationField, SCRIPT_NAMES, interpreter};
 pub use inspect::{FileInfo, PackageInfo, ScriptInfo, inspect, inspect_with};
 pub use tarball::TarError;
+pub use version::{Version, VersionError};
 
 use crate::control::ControlError;
 use crate::entry::{Entry, EntryError, EntryKind, MAX_PATH, PackagePath, PathError, Validator, normalize_path};
@@ -203,6 +205,8 @@ pub struct DebSummary {
 pub struct DebReader<R> {
     ar: ArReader<R>,
     control: ControlInfo,
+    /// The control archive's files as shipped, by name.
+    control_files: BTreeMap<String, Vec<u8>>,
     options: DebOptions,
     ignored_members: Vec<String>,
 }
@@ -245,12 +249,19 @@ impl<R: Read> DebReader<R> {
         if ar.remaining() > 0 {
             return Err(DebError::ControlTrailingBytes { member, count: ar.remaining() });
         }
-        let control = ControlInfo::from_files(member, files)?;
-        Ok(DebReader { ar, control, options, ignored_members })
+        let control = ControlInfo::from_files(member, files.clone())?;
+        Ok(DebReader { ar, control, control_files: files, options, ignored_members })
     }
 
     pub fn control(&self) -> &ControlInfo {
         &self.control
+    }
+
+    /// The control archive's files as shipped (`control`, `md5sums`,
+    /// `postinst`, ...), by name: [`ControlInfo::from_files`] reads them
+    /// back.
+    pub fn control_files(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.control_files
     }
 
     /// Streams `data.tar`. Each entry is validated (path, type, links,
@@ -263,7 +274,7 @@ impl<R: Read> DebReader<R> {
         F: FnMut(&Entry, &mut dyn Read) -> Result<(), E>,
         E: Into<Box<dyn StdError + Send + Sync>>,
     {
-        let DebReader { mut ar, control, options, mut ignored_members } = self;
+        let DebReader { mut ar, control, options, mut ignored_members, .. } = self;
         let package = control.package.clone();
         let (member, compression) = loop {
             let m = ar.next_member()?.ok_or(DebError::MissingMember { expected: "data.tar" })?;
