@@ -5,9 +5,11 @@
 //! Readers take `impl Read` and know nothing of the filesystem or the
 //! network; every payload becomes a list of validated [`entry::Entry`]s
 //! before anything is written anywhere.
+
 pub mod apt;
 pub mod control;
 pub mod deb;
+pub mod dpkg;
 pub mod entry;
 pub mod fetch;
 pub mod http;
