@@ -1,4 +1,5 @@
-//! Assembling trees from packages: per-package trees, union, maintainer
-//! scripts in a sandbox, postprocessing, treefiles, and imports.
-//!
-//! Not built yet: this crate is the home of the layering and compose issues.
+//! Assembling trees from packages: per-package trees, their union on a
+//! base inside the store, maintainer scripts in a sandbox, postprocessing
+//! into image form, and imports of root filesystems.
+
+pub mod sandbox;
