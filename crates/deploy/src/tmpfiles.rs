@@ -3,8 +3,9 @@
 //! deploy time, as systemd-tmpfiles would at boot. Only what is missing is
 //! created: `/var` is the machine's state, and nothing there is changed.
 //!
-//! Supported: `d`/`D` (directory) and `L` (symlink) under `/var`. Other
-//! types are left to systemd-tmpfiles at boot.
+//! Supported: `d`/`D` (directory), `L` (symlink) and `C` (copy from the
+//! image, such as `/usr/share/factory/var/...`) under `/var`. Other types are
+//! left to systemd-tmpfiles at boot. Owners may be names or numbers.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -16,8 +17,21 @@ use crate::error::{Result, io_err};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Dir { path: String, mode: u32, user: String, group: String },
-    Symlink { path: String, target: String },
+    Dir {
+        path: String,
+        mode: u32,
+        user: String,
+        group: String,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+    /// Copy `source`, an absolute path in the deployment, recursively.
+    Copy {
+        path: String,
+        source: String,
+    },
 }
 
 /// Parses the lines of one tmpfiles.d file, keeping the supported entries
@@ -42,6 +56,12 @@ pub fn parse(text: &str) -> Vec<Action> {
             "L" => {
                 if let Some(target) = rest.get(4).copied() {
                     out.push(Action::Symlink { path: rel.to_owned(), target: target.to_owned() });
+                }
+            }
+            "C" => {
+                let source = rest.get(4).copied().and_then(|s| s.strip_prefix('/'));
+                if let Some(source) = source.filter(|s| s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")) {
+                    out.push(Action::Copy { path: rel.to_owned(), source: source.to_owned() });
                 }
             }
             _ => {}
@@ -88,7 +108,7 @@ pub fn apply(deployment: BorrowedFd<'_>, var: BorrowedFd<'_>) -> Result<usize> {
         let text = fsutil::read_to_end(&fd).map_err(io_err("reading", &shown))?;
         for action in parse(&String::from_utf8_lossy(&text)) {
             let path = match &action {
-                Action::Dir { path, .. } | Action::Symlink { path, .. } => path.clone(),
+                Action::Dir { path, .. } | Action::Symlink { path, .. } | Action::Copy { path, .. } => path.clone(),
             };
             if rustix::fs::statat(var, path.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
                 continue;
@@ -108,8 +128,8 @@ pub fn apply(deployment: BorrowedFd<'_>, var: BorrowedFd<'_>) -> Result<usize> {
                     rustix::fs::mkdirat(var, path.as_str(), Mode::from_raw_mode(0o700))
                         .map_err(io_err("creating", format!("/var/{path}")))?;
                     let fd = fsutil::open_dir(var, path.as_str()).map_err(io_err("opening", format!("/var/{path}")))?;
-                    let uid = users.get(&user).copied().unwrap_or(0);
-                    let gid = groups.get(&group).copied().unwrap_or(0);
+                    let uid = users.get(&user).copied().or_else(|| user.parse().ok()).unwrap_or(0);
+                    let gid = groups.get(&group).copied().or_else(|| group.parse().ok()).unwrap_or(0);
                     rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
                         .map_err(io_err("setting owner of", format!("/var/{path}")))?;
                     rustix::fs::fchmod(fd.as_fd(), Mode::from_raw_mode(mode & 0o7777))
@@ -118,6 +138,12 @@ pub fn apply(deployment: BorrowedFd<'_>, var: BorrowedFd<'_>) -> Result<usize> {
                 Action::Symlink { target, .. } => {
                     rustix::fs::symlinkat(target.as_str(), var, path.as_str())
                         .map_err(io_err("creating", format!("/var/{path}")))?;
+                }
+                Action::Copy { source, .. } => {
+                    if rustix::fs::statat(deployment, source.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_err() {
+                        continue;
+                    }
+                    crate::etc::copy_path(deployment, source.as_bytes(), var, path.as_bytes())?;
                 }
             }
             created += 1;
@@ -133,13 +159,15 @@ mod tests {
     #[test]
     fn parses_var_entries_only() {
         let text = "# comment\nd /var/lib/app 0750 app app -\nD /var/cache/x - - -\nL /var/usrlocal - - - - ../usr/local\n\
-                    d /run/foo 0755 root root -\nd /var/../etc 0755 root root -\nf /var/lib/file 0644 root root -\n";
+                    d /run/foo 0755 root root -\nd /var/../etc 0755 root root -\nf /var/lib/file 0644 root root -\n\
+                    C /var/lib/db - - - - /usr/share/factory/var/lib/db\nC /var/lib/x - - - - relative\n";
         assert_eq!(
             parse(text),
             [
                 Action::Dir { path: "lib/app".into(), mode: 0o750, user: "app".into(), group: "app".into() },
                 Action::Dir { path: "cache/x".into(), mode: 0o755, user: "root".into(), group: "root".into() },
                 Action::Symlink { path: "usrlocal".into(), target: "../usr/local".into() },
+                Action::Copy { path: "lib/db".into(), source: "usr/share/factory/var/lib/db".into() },
             ]
         );
     }

@@ -118,6 +118,9 @@ struct WalkDir {
 struct Walker<'a, 't> {
     tx: &'a Transaction<'t>,
     cache: Option<&'a DevInoCache>,
+    /// Directories, relative to the walk's root, committed empty.
+    skip_contents: &'a [&'a str],
+    root: PathBuf,
     jobs: Vec<Job>,
     stats: CommitStats,
 }
@@ -135,6 +138,11 @@ impl Walker<'_, '_> {
         let xattrs = fsutil::fd_xattrs(dir.as_fd()).map_err(io_err("reading xattrs of", path.display()))?;
         let meta = DirMeta { uid: st.st_uid, gid: st.st_gid, mode: st.st_mode, xattrs };
         let meta = self.tx.write_metadata(ObjectType::DirMeta, &meta.serialize())?;
+        if let Ok(relative) = path.strip_prefix(&self.root)
+            && self.skip_contents.iter().any(|skip| relative == Path::new(skip))
+        {
+            return Ok(WalkDir { meta, files: Vec::new(), dirs: Vec::new() });
+        }
         let mut names = fsutil::read_names(&dir).map_err(io_err("listing", path.display()))?;
         names.sort_by(|a, b| a.0.cmp(&b.0));
         let dir = Arc::new(dir);
@@ -263,14 +271,19 @@ fn resolve(dir: WalkDir, sums: &[Checksum]) -> MutableTree {
     tree
 }
 
-/// Writes the objects of directory `path` and returns its tree.
+/// Writes the objects of directory `path` and returns its tree. The
+/// directories named in `skip_contents` (relative to `path`, such as `dev`
+/// or `proc` of a root filesystem) are committed empty, with their own
+/// metadata.
 pub fn write_directory(
     tx: &Transaction<'_>,
     path: &Path,
     cache: Option<&DevInoCache>,
+    skip_contents: &[&str],
 ) -> Result<(MutableTree, CommitStats)> {
     let root = fsutil::open_dir(rustix::fs::CWD, path).map_err(io_err("opening", path.display()))?;
-    let mut walker = Walker { tx, cache, jobs: Vec::new(), stats: CommitStats::default() };
+    let mut walker =
+        Walker { tx, cache, skip_contents, root: path.to_owned(), jobs: Vec::new(), stats: CommitStats::default() };
     let walked = walker.walk(root, path)?;
     let sums: Vec<Checksum> = walker.jobs.par_iter().map(|job| hash_and_write(tx, job)).collect::<Result<_>>()?;
     walker.stats.hashed = sums.len();
@@ -306,7 +319,7 @@ impl Repo {
         crate::refs::validate_ref(branch)?;
         let cache = if opts.link_checkout_speedup { Some(DevInoCache::scan(self)?) } else { None };
         let tx = self.begin()?;
-        let (tree, stats) = write_directory(&tx, path, cache.as_ref())?;
+        let (tree, stats) = write_directory(&tx, path, cache.as_ref(), &[])?;
         let parent = if opts.orphan { None } else { opts.parent.or(self.refs().read(branch)?) };
         let checksum = write_commit(&tx, &tree, parent, opts)?;
         tx.commit(&[(branch, Some(checksum))])?;

@@ -16,6 +16,13 @@ pub enum Subdir {
     Built(MutableTree),
 }
 
+/// One entry of a tree: a content object (file or symlink) or a directory.
+#[derive(Debug, Clone)]
+pub enum Node {
+    File(Checksum),
+    Dir(Subdir),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct MutableTree {
     /// Checksum of this directory's dirmeta object.
@@ -33,6 +40,76 @@ impl MutableTree {
             files: stored.files.into_iter().collect(),
             dirs: stored.dirs.into_iter().map(|(n, t, m)| (n, Subdir::Stored(t, m))).collect(),
         })
+    }
+
+    /// An empty directory with the dirmeta object `meta`.
+    pub fn empty(meta: Checksum) -> MutableTree {
+        MutableTree { meta: Some(meta), ..Default::default() }
+    }
+
+    /// Takes the entry `name` out of this directory.
+    pub fn remove(&mut self, name: &str) -> Option<Node> {
+        if let Some(c) = self.files.remove(name) {
+            return Some(Node::File(c));
+        }
+        self.dirs.remove(name).map(Node::Dir)
+    }
+
+    /// Puts `node` at `name`, replacing whatever was there.
+    pub fn insert(&mut self, name: &str, node: Node) {
+        self.remove(name);
+        match node {
+            Node::File(c) => {
+                self.files.insert(name.to_owned(), c);
+            }
+            Node::Dir(d) => {
+                self.dirs.insert(name.to_owned(), d);
+            }
+        }
+    }
+
+    /// The directory at `path` (`a/b/c`, no symlinks followed), loaded for
+    /// editing; `None` if a part is missing or not a directory.
+    pub fn dir_at_mut(&mut self, repo: &Repo, path: &str) -> Result<Option<&mut MutableTree>> {
+        let mut dir = self;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            match dir.dir_mut(repo, part)? {
+                Some(sub) => dir = sub,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(dir))
+    }
+
+    /// Takes the entry at `path` out of the tree.
+    pub fn take_at(&mut self, repo: &Repo, path: &str) -> Result<Option<Node>> {
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        Ok(self.dir_at_mut(repo, parent)?.and_then(|dir| dir.remove(name)))
+    }
+
+    /// Puts `node` at `path`, creating missing parent directories with the
+    /// dirmeta `parent_meta`. Fails if a parent exists and is not a
+    /// directory.
+    pub fn insert_at(&mut self, repo: &Repo, path: &str, node: Node, parent_meta: Checksum) -> Result<()> {
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let mut dir = self;
+        for part in parent.split('/').filter(|p| !p.is_empty()) {
+            if dir.files.contains_key(part) {
+                return Err(crate::error::Error::Unsupported {
+                    path: path.into(),
+                    reason: format!("`{part}` on the way is not a directory"),
+                });
+            }
+            if !dir.dirs.contains_key(part) {
+                dir.dirs.insert(part.to_owned(), Subdir::Built(MutableTree::empty(parent_meta)));
+            }
+            dir = dir.dir_mut(repo, part)?.ok_or_else(|| crate::error::Error::Unsupported {
+                path: path.into(),
+                reason: "a parent directory vanished".into(),
+            })?;
+        }
+        dir.insert(name, node);
+        Ok(())
     }
 
     /// The subdirectory `name`, loaded for editing.

@@ -5,7 +5,7 @@
 //! durable.
 
 use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
@@ -148,8 +148,19 @@ impl Repo {
 
     /// The raw bytes of a dirtree, dirmeta or commit object.
     pub fn read_metadata_bytes(&self, kind: ObjectType, checksum: &Checksum) -> Result<Vec<u8>> {
+        self.read_metadata_bytes_in(self.objects.as_fd(), kind, checksum)
+    }
+
+    /// As [`Repo::read_metadata_bytes`], from `objects/` or a staging
+    /// directory laid out the same way.
+    pub(crate) fn read_metadata_bytes_in(
+        &self,
+        objects: BorrowedFd<'_>,
+        kind: ObjectType,
+        checksum: &Checksum,
+    ) -> Result<Vec<u8>> {
         let rel = self.object_relpath(kind, checksum);
-        let fd = match fsutil::open_file(&self.objects, rel.as_str()) {
+        let fd = match fsutil::open_file(objects, rel.as_str()) {
             Ok(fd) => fd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::MissingObject { kind: kind.name(), checksum: *checksum });
@@ -177,6 +188,12 @@ impl Repo {
     /// Opens a content object: its metadata, its size and a reader over its
     /// bytes (empty for a symlink).
     pub fn open_content(&self, checksum: &Checksum) -> Result<ContentObject> {
+        self.open_content_in(self.objects.as_fd(), checksum)
+    }
+
+    /// As [`Repo::open_content`], from `objects/` or a staging directory
+    /// laid out the same way.
+    pub(crate) fn open_content_in(&self, objects: BorrowedFd<'_>, checksum: &Checksum) -> Result<ContentObject> {
         let rel = self.object_relpath(ObjectType::File, checksum);
         let missing = || Error::MissingObject { kind: "file", checksum: *checksum };
         let corrupt = |source| Error::CorruptObject { kind: "file", checksum: *checksum, source };
@@ -185,14 +202,14 @@ impl Repo {
         };
         match self.mode {
             RepoMode::Bare => {
-                let st = rustix::fs::statat(&self.objects, rel.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                let st = rustix::fs::statat(objects, rel.as_str(), AtFlags::SYMLINK_NOFOLLOW)
                     .map_err(|e| io_read(e.into()))?;
                 let mode = st.st_mode;
                 if mode & S_IFMT == S_IFLNK {
-                    let target = rustix::fs::readlinkat(&self.objects, rel.as_str(), Vec::new())
-                        .map_err(|e| io_read(e.into()))?;
+                    let target =
+                        rustix::fs::readlinkat(objects, rel.as_str(), Vec::new()).map_err(|e| io_read(e.into()))?;
                     let (dir, name) = rel.split_once('/').unwrap_or(("", &rel));
-                    let dirfd = fsutil::open_dir(&self.objects, dir).map_err(io_read)?;
+                    let dirfd = fsutil::open_dir(objects, dir).map_err(io_read)?;
                     let xattrs = fsutil::link_xattrs(dirfd.as_fd(), name.as_bytes()).map_err(io_read)?;
                     let meta = FileMeta {
                         uid: st.st_uid,
@@ -203,14 +220,14 @@ impl Repo {
                     };
                     return Ok(ContentObject::symlink(meta));
                 }
-                let fd = fsutil::open_file(&self.objects, rel.as_str()).map_err(io_read)?;
+                let fd = fsutil::open_file(objects, rel.as_str()).map_err(io_read)?;
                 let xattrs = fsutil::fd_xattrs(fd.as_fd()).map_err(io_read)?;
                 let meta = FileMeta { uid: st.st_uid, gid: st.st_gid, mode, symlink_target: String::new(), xattrs };
                 meta.validate().map_err(corrupt)?;
                 Ok(ContentObject { meta, size: st.st_size as u64, reader: Box::new(std::fs::File::from(fd)) })
             }
             RepoMode::BareUser => {
-                let fd = fsutil::open_file(&self.objects, rel.as_str()).map_err(io_read)?;
+                let fd = fsutil::open_file(objects, rel.as_str()).map_err(io_read)?;
                 let mut buf = vec![0u8; 4096];
                 let n = rustix::fs::fgetxattr(&fd, USER_META_XATTR, buf.as_mut_slice()).map_err(|e| {
                     corrupt(crate::objects::FormatError::Invalid {
@@ -241,7 +258,7 @@ impl Repo {
                 Ok(ContentObject { meta, size, reader: Box::new(file) })
             }
             RepoMode::Archive => {
-                let fd = fsutil::open_file(&self.objects, rel.as_str()).map_err(io_read)?;
+                let fd = fsutil::open_file(objects, rel.as_str()).map_err(io_read)?;
                 let mut file = std::fs::File::from(fd);
                 let mut head = Vec::new();
                 // Headers are small; read a generous prefix, then continue the stream.

@@ -110,6 +110,37 @@ impl<'r> Transaction<'r> {
         self.repo.has_object(kind, checksum)
     }
 
+    fn is_staged(&self, kind: ObjectType, checksum: &Checksum) -> bool {
+        self.staged.lock().map(|s| s.contains(&(kind, *checksum))).unwrap_or(false)
+    }
+
+    /// Opens a content object staged by this transaction or stored in the
+    /// repository.
+    pub fn open_content(&self, checksum: &Checksum) -> Result<crate::repo::ContentObject> {
+        if self.is_staged(ObjectType::File, checksum) {
+            return self.repo.open_content_in(self.staging.as_fd(), checksum);
+        }
+        self.repo.open_content(checksum)
+    }
+
+    pub fn read_file_meta(&self, checksum: &Checksum) -> Result<FileMeta> {
+        Ok(self.open_content(checksum)?.meta)
+    }
+
+    /// Reads a dirmeta object staged by this transaction or stored.
+    pub fn read_dirmeta(&self, checksum: &Checksum) -> Result<crate::objects::DirMeta> {
+        let data = if self.is_staged(ObjectType::DirMeta, checksum) {
+            self.repo.read_metadata_bytes_in(self.staging.as_fd(), ObjectType::DirMeta, checksum)?
+        } else {
+            self.repo.read_metadata_bytes(ObjectType::DirMeta, checksum)?
+        };
+        crate::objects::DirMeta::parse(&data).map_err(|source| Error::CorruptObject {
+            kind: "dirmeta",
+            checksum: *checksum,
+            source,
+        })
+    }
+
     /// Claims an object for this transaction; false if present or claimed.
     fn claim(&self, kind: ObjectType, checksum: &Checksum) -> Result<bool> {
         if self.repo.has_object(kind, checksum)? {
