@@ -2,6 +2,8 @@
 //! clients, the cached Debian minbase root, and comparing trees.
 #![allow(dead_code)]
 
+pub mod apt_repo;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -399,4 +401,61 @@ pub fn ostree_deployed(sysroot: &Path) -> Vec<String> {
             csum.split_once('.').map(|(c, _)| c.to_owned()).filter(|c| c.len() == 64)
         })
         .collect()
+}
+
+/// The directory of deployment `index` (as `layer status` numbers them).
+pub fn deployment_dir(sysroot: &Path, index: usize) -> PathBuf {
+    let status = status(sysroot);
+    let d = &status["deployments"][index];
+    sysroot.join(format!(
+        "ostree/deploy/{}/deploy/{}.{}",
+        d["stateroot"].as_str().expect("stateroot"),
+        d["checksum"].as_str().expect("checksum"),
+        d["deployserial"].as_u64().expect("serial")
+    ))
+}
+
+/// Runs `script` with `sh` chrooted into deployment `index`, with the
+/// stateroot's `/var` mounted on its `/var` as at boot, in a private mount
+/// namespace.
+pub fn in_deployment(sysroot: &Path, index: usize, script: &str) -> Run {
+    let dir = deployment_dir(sysroot, index);
+    let stateroot = status(sysroot)["deployments"][index]["stateroot"].as_str().expect("stateroot").to_owned();
+    let var = sysroot.join(format!("ostree/deploy/{stateroot}/var"));
+    run(
+        "unshare",
+        &[
+            OsStr::new("-m"),
+            OsStr::new("sh"),
+            OsStr::new("-ec"),
+            OsStr::new(
+                r#"mount --bind "$1" "$0/var"; mount -t proc proc "$0/proc"; exec chroot "$0" /bin/sh -ec "$2""#,
+            ),
+            dir.as_os_str(),
+            var.as_os_str(),
+            OsStr::new(script),
+        ],
+    )
+}
+
+/// A sysroot (stateroot `debian`) whose default deployment is `root`
+/// imported with `layer compose import` on `debian/base`.
+pub fn imported_sysroot(dir: &Path, root: &Path) -> PathBuf {
+    let sysroot = dir.join("sysroot");
+    layer_at(&sysroot, &["init", "--stateroot", "debian"]).ok();
+    let repo = sysroot.join("ostree/repo");
+    layer(&[
+        OsStr::new("compose"),
+        OsStr::new("import"),
+        root.as_os_str(),
+        OsStr::new("--repo"),
+        repo.as_os_str(),
+        OsStr::new("--ref"),
+        OsStr::new("debian/base"),
+        OsStr::new("--add-version"),
+        OsStr::new("1"),
+    ])
+    .ok();
+    layer_at(&sysroot, &["rebase", "debian/base"]).ok();
+    sysroot
 }

@@ -2,4 +2,16 @@
 //! base inside the store, maintainer scripts in a sandbox, postprocessing
 //! into image form, and imports of root filesystems.
 
+pub mod assemble;
+pub mod build;
+pub mod error;
+pub mod package_tree;
+pub mod packages;
+pub mod postprocess;
+pub mod rootfs;
 pub mod sandbox;
+pub mod scripts;
+pub mod tree;
+pub mod triggers;
+
+pub use error::{Error, Result};

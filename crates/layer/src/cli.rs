@@ -33,6 +33,15 @@ pub enum Command {
     Init(deploy_cmd::InitOpts),
     /// Deploy a new base image (a ref or commit), keeping /etc changes.
     Rebase(deploy_cmd::RebaseOpts),
+    /// Layer packages onto the base image: `NAME`, `NAME=VERSION` or `./file.deb`.
+    Install(crate::packages_cmd::InstallOpts),
+    /// Drop layered packages from the request and rebuild.
+    Uninstall(crate::packages_cmd::UninstallOpts),
+    /// Remove or replace packages of the base image.
+    #[command(subcommand)]
+    Override(crate::packages_cmd::OverrideCommand),
+    /// Pick up a new base commit and newer layered packages.
+    Upgrade(crate::packages_cmd::UpgradeOpts),
     /// Make the previous deployment the default again.
     Rollback(deploy_cmd::WriteOpts),
     /// Remove one deployment.
@@ -43,6 +52,12 @@ pub enum Command {
     Cleanup(deploy_cmd::WriteOpts),
     /// Show the deployments.
     Status(deploy_cmd::StatusOpts),
+    /// List and compare the packages of deployments and commits.
+    #[command(subcommand)]
+    Db(crate::db_cmd::DbCommand),
+    /// Make base images.
+    #[command(subcommand)]
+    Compose(crate::compose_cmd::ComposeCommand),
     /// Look inside package files.
     #[command(subcommand)]
     Pkg(crate::pkg_cmd::PkgCommand),
@@ -69,11 +84,17 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     match &cli.command {
         Command::Init(o) => deploy_cmd::init(&cli, o),
         Command::Rebase(o) => deploy_cmd::rebase(&cli, o),
+        Command::Install(o) => crate::packages_cmd::install(&cli, o),
+        Command::Uninstall(o) => crate::packages_cmd::uninstall(&cli, o),
+        Command::Override(o) => crate::packages_cmd::override_(&cli, o),
+        Command::Upgrade(o) => crate::packages_cmd::upgrade(&cli, o),
         Command::Rollback(o) => deploy_cmd::rollback(&cli, o),
         Command::Undeploy(o) => deploy_cmd::undeploy(&cli, o),
         Command::Pin(o) => deploy_cmd::pin(&cli, o),
         Command::Cleanup(o) => deploy_cmd::cleanup(&cli, o),
         Command::Status(o) => deploy_cmd::status(&cli, o),
+        Command::Db(cmd) => crate::db_cmd::run(&cli, cmd),
+        Command::Compose(cmd) => crate::compose_cmd::run(cmd),
         Command::Pkg(cmd) => crate::pkg_cmd::run(cmd),
         Command::Repo(cmd) => crate::repo_cmd::run(cmd),
     }
@@ -89,11 +110,25 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<deploy::Error>() {
             return if deploy_cmd::is_user_error(e) { EXIT_USER } else { EXIT_INTERNAL };
         }
+        if let Some(e) = cause.downcast_ref::<compose::Error>() {
+            return if is_user_compose_error(e) { EXIT_USER } else { EXIT_INTERNAL };
+        }
         if let Some(e) = cause.downcast_ref::<store::Error>() {
             return if is_user_store_error(e) { EXIT_USER } else { EXIT_INTERNAL };
         }
     }
     EXIT_INTERNAL
+}
+
+/// Compose errors caused by what the user asked for (a bad package or
+/// root, a collision), not by the machine.
+pub fn is_user_compose_error(e: &compose::Error) -> bool {
+    use compose::Error as E;
+    match e {
+        E::Store { source, .. } => is_user_store_error(source),
+        E::Io { .. } => false,
+        _ => true,
+    }
 }
 
 /// Store errors caused by what the user asked for.

@@ -76,7 +76,7 @@ pub fn init(cli: &Cli, _opts: &InitOpts) -> anyhow::Result<i32> {
 
 /// Which deployments stay when `new` becomes the default: the booted one,
 /// the previous default (the rollback target) and every pinned one.
-fn retained(state: &State, new: Deployment, previous_default: Option<&Deployment>) -> Vec<Deployment> {
+pub(crate) fn retained(state: &State, new: Deployment, previous_default: Option<&Deployment>) -> Vec<Deployment> {
     let mut out = vec![new];
     for (i, d) in state.deployments.iter().enumerate() {
         let keep = Some(i) == state.booted || Some(d) == previous_default || d.pinned();
@@ -89,35 +89,19 @@ fn retained(state: &State, new: Deployment, previous_default: Option<&Deployment
 
 #[context("Deploying `{}`", opts.refspec)]
 pub fn rebase(cli: &Cli, opts: &RebaseOpts) -> anyhow::Result<i32> {
-    let sysroot = open(cli)?;
-    let _lock = lock(&sysroot, &opts.write)?;
-    let state = sysroot.load()?;
-    let stateroot = sysroot.choose_stateroot(cli.stateroot.as_deref(), &state)?;
-    let commit = sysroot.repo().refs().resolve(&opts.refspec)?;
-    let merge = state.deployments.iter().find(|d| d.stateroot == stateroot);
-    let mut origin = merge.map(|m| m.origin.clone()).unwrap_or_default();
-    origin.set("origin", "refspec", &opts.refspec);
-    // A pin belongs to a deployment, not to its successors.
-    origin.remove("libostree-transient", "pinned");
-    let (new, etc) = sysroot.stage(&stateroot, &commit, origin, merge)?;
-    let list = retained(&state, new.clone(), merge);
-    let new_state = sysroot.write_deployments(&state, list)?;
-    sysroot.cleanup(&new_state, true)?;
-    eprintln!("Deployed {} ({}) in stateroot `{stateroot}`", opts.refspec, new.checksum);
-    eprintln!("/etc: kept {} modified, {} removed and {} added files", etc.modified, etc.removed, etc.added);
-    if let Some(old) = merge {
-        let changes = sysroot.repo().diff(&old.checksum, &new.checksum)?;
-        let count = |k| changes.iter().filter(|c| c.kind == k).count();
-        use store::diff::ChangeKind as K;
-        eprintln!(
-            "Changes from the previous deployment: {} added, {} removed, {} modified",
-            count(K::Added),
-            count(K::Removed),
-            count(K::Modified)
-        );
-    }
-    eprintln!("Run `layer status` to see the deployments; the new one is used at the next boot");
-    Ok(0)
+    // The layered packages and overrides come along, resolved again
+    // against the new base.
+    let apply = crate::layering::ApplyOpts {
+        yes: true,
+        no_wait: opts.write.no_wait,
+        rebuild: true,
+        always_deploy: true,
+        ..Default::default()
+    };
+    crate::packages_cmd::with_request(cli, &apply, |ctx, mut request| {
+        request.refspec = opts.refspec.clone();
+        crate::layering::apply(ctx, &request, &apply)
+    })
 }
 
 #[context("Rolling back")]

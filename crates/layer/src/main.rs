@@ -1,6 +1,8 @@
 //! The `layer` binary: parse arguments, run, print the error chain.
 
 fn main() {
+    // The script sandbox re-executes this program as its init.
+    compose::sandbox::init_main();
     let code = match layer::cli::run(std::env::args_os()) {
         Ok(code) => code,
         // A reader that stopped early (`layer repo ls | head`) is not an error.

@@ -1,0 +1,62 @@
+//! The compose crate's error type: one variant per kind of failed step.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}")]
+    Store {
+        what: &'static str,
+        #[source]
+        source: store::Error,
+    },
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the package `{package}`")]
+    Package {
+        package: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("`{path}`: `{part}` is not a directory")]
+    NotADirectory { path: String, part: String },
+    #[error("`{path}`: too many levels of symbolic links")]
+    SymlinkLoop { path: String },
+    #[error(
+        "`{path}` of `{package}` would replace `{path}` of {owner}\nhint: pass `--force-replace` to let the package replace it"
+    )]
+    Collision { path: String, package: String, owner: String },
+    #[error("`{path}` of `{package}` is a directory where the tree has a file")]
+    DirectoryOverFile { path: String, package: String },
+    #[error("`{path}` of `{package}` is a file where the tree has a directory")]
+    FileOverDirectory { path: String, package: String },
+    #[error("`{package}` is not installed in the base image")]
+    NotInstalled { package: String },
+    #[error("`{dir}` is not an image root: {reason}")]
+    NotARoot { dir: String, reason: String },
+    #[error("the maintainer script of `{package}` failed")]
+    Script {
+        package: String,
+        #[source]
+        source: crate::sandbox::SandboxError,
+    },
+    #[error("{what}")]
+    Sandbox {
+        what: &'static str,
+        #[source]
+        source: crate::sandbox::SandboxError,
+    },
+    #[error("the cached package tree `{reference}` is damaged: {reason}")]
+    BadPackageTree { reference: String, reason: String },
+}
+
+impl Error {
+    /// Builds an `Error::Store` mapper naming the step.
+    pub(crate) fn store(what: &'static str) -> impl FnOnce(store::Error) -> Error {
+        move |source| Error::Store { what, source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

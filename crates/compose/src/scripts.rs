@@ -1,0 +1,242 @@
+//! Debian maintainer scripts of the new packages, run in the sandbox over
+//! the checked-out tree, as dpkg runs them on a fresh install: every
+//! `preinst install`, then every `postinst configure ""` in dependency
+//! order, then the triggers they activated, with dpkg's `DPKG_*`
+//! environment.
+//!
+//! While they run, `/usr/etc` is `/etc` and `/var` holds what the image's
+//! `tmpfiles.d` entries make, as on a booted system. Afterwards their
+//! changes under `/etc` and `/usr` are kept; `/var` goes through the same
+//! policy as package content (directories and symlinks become `tmpfiles.d`
+//! entries, files move to the factory); `/run` and `/tmp` were never
+//! written (tmpfs in the sandbox).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use pkgdb::dpkg::{Admindir, InstalledPayload};
+
+use crate::build::BuildRequest;
+use crate::error::{Error, Result};
+use crate::package_tree::PackageTree;
+use crate::packages::DPKG_ADMINDIR;
+use crate::postprocess::FACTORY;
+use crate::sandbox::{Change, ChangeKind, EntryKind, Sandbox, SandboxConfig, Script, prefixed_stderr};
+
+/// The `tmpfiles.d` file for `/var` content the scripts made.
+pub const TMPFILES_CONF: &str = "usr/lib/tmpfiles.d/layer-scripts.conf";
+
+/// dpkg's version, as scripts see it in `DPKG_RUNNING_VERSION`.
+const DPKG_VERSION: &str = "1.21.22";
+
+/// What the scripts did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScriptReport {
+    /// `htop.postinst configure`, in the order they ran.
+    pub ran: Vec<String>,
+    /// `libc-bin: ldconfig`: triggers processed.
+    pub triggers: Vec<String>,
+    /// `/var` paths the scripts made, kept as `tmpfiles.d` lines.
+    pub tmpfiles: Vec<String>,
+    /// Paths the scripts changed, as the sandbox reported them.
+    pub changed: usize,
+}
+
+pub(crate) struct Scripts<'a> {
+    pub root: &'a Path,
+    pub scratch: &'a Path,
+    pub packages: &'a [PackageTree],
+    pub payloads: &'a [InstalledPayload],
+    pub request: &'a BuildRequest<'a>,
+    pub triggers: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn has_script(package: &PackageTree, name: &str) -> bool {
+    package.control.scripts.contains_key(name)
+}
+
+impl Scripts<'_> {
+    /// True if any package has a script to run at install time.
+    pub fn needed(packages: &[PackageTree]) -> bool {
+        packages.iter().any(|p| has_script(p, "preinst") || has_script(p, "postinst"))
+    }
+
+    pub fn run(self, progress: &mut dyn FnMut(&str)) -> Result<ScriptReport> {
+        let root = self.root;
+        let io = |what: &str| {
+            let what = what.to_owned();
+            move |source| Error::Io { what, source }
+        };
+        // `/etc` where scripts expect it, for the time they run.
+        std::fs::rename(root.join("usr/etc"), root.join("etc")).map_err(io("moving /usr/etc to /etc"))?;
+        let result = self.run_scripts(progress);
+        std::fs::rename(root.join("etc"), root.join("usr/etc")).map_err(io("moving /etc back to /usr/etc"))?;
+        let (mut report, changes) = result?;
+        report.tmpfiles = var_policy(root, &changes)?;
+        if !report.tmpfiles.is_empty() {
+            let mut text = String::from("# Written by `layer`: the /var content maintainer scripts made.\n");
+            for line in &report.tmpfiles {
+                text.push_str(line);
+                text.push('\n');
+            }
+            std::fs::write(root.join(TMPFILES_CONF), text).map_err(io("writing the scripts' tmpfiles.d entries"))?;
+        }
+
+        // The packages are configured now, as dpkg records it.
+        let admindir = Admindir::open(&root.join(DPKG_ADMINDIR))
+            .map_err(|source| Error::Package { package: "the dpkg database".into(), source: source.into() })?;
+        let mut db = admindir
+            .read_status()
+            .map_err(|source| Error::Package { package: "the dpkg database".into(), source: source.into() })?;
+        for (package, payload) in self.packages.iter().zip(self.payloads) {
+            let spec = format!("{}:{}", package.control.package, package.control.architecture);
+            db.configure(&spec, payload)
+                .map_err(|source| Error::Package { package: package.display(), source: source.into() })?;
+        }
+        admindir
+            .write_status(&db)
+            .map_err(|source| Error::Package { package: "the dpkg database".into(), source: source.into() })?;
+        Ok(report)
+    }
+
+    fn run_scripts(&self, progress: &mut dyn FnMut(&str)) -> Result<(ScriptReport, Vec<Change>)> {
+        (self.request.prepare_var)(self.root)
+            .map_err(|source| Error::Package { package: "the tree's /var".into(), source })?;
+        let mut config = SandboxConfig::new(self.root, self.scratch);
+        if let Some(program) = &self.request.sandbox_program {
+            config.init_program = program.clone();
+        }
+        let mut sandbox = Sandbox::start(&config).map_err(sandbox_error("starting the script sandbox"))?;
+        let mut report = ScriptReport::default();
+        let script_error = |package: &PackageTree, source| Error::Script { package: package.display(), source };
+        for (phase, args) in [("preinst", ["install", ""]), ("postinst", ["configure", ""])] {
+            for package in self.packages.iter().filter(|p| has_script(p, phase)) {
+                let name = format!("{}.{phase}", package.control.package);
+                progress(&format!("Running {name} {}", args[0]));
+                let script = self.script(package, phase).arg(args[0]);
+                let script = if phase == "postinst" { script.arg(args[1]) } else { script };
+                sandbox
+                    .run_with_output(&script, &mut prefixed_stderr(format!("{name}: ")))
+                    .and_then(|o| o.require_success())
+                    .map_err(|source| script_error(package, source))?;
+                report.ran.push(format!("{name} {}", args[0]));
+            }
+        }
+        for (interested, names) in &self.triggers {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let program = format!("/var/lib/dpkg/info/{interested}.postinst");
+            if !self.root.join(DPKG_ADMINDIR).join(format!("info/{interested}.postinst")).is_file() {
+                continue;
+            }
+            progress(&format!("Processing triggers for {interested} ({})", names.join(" ")));
+            let script = Script::new(format!("{interested}.postinst"), program)
+                .arg("triggered")
+                .arg(names.join(" "))
+                .envs(environment(interested, "", "postinst"))
+                .timeout(self.request.script_timeout);
+            sandbox
+                .run_with_output(&script, &mut prefixed_stderr(format!("{interested}.postinst: ")))
+                .and_then(|o| o.require_success())
+                .map_err(|source| Error::Script { package: interested.clone(), source })?;
+            report.triggers.push(format!("{interested}: {}", names.join(" ")));
+        }
+        let upper = sandbox.finish().map_err(sandbox_error("stopping the script sandbox"))?;
+        let changes = upper.apply().map_err(sandbox_error("applying the scripts' changes"))?;
+        report.changed = changes.len();
+        for change in changes.iter().filter(|c| c.kind == ChangeKind::Removed && c.entry != EntryKind::Directory) {
+            if change.path.starts_with("/usr") || change.path.starts_with("/etc") {
+                progress(&format!("note: a script removed {}", change.path.display()));
+            }
+        }
+        Ok((report, changes))
+    }
+
+    fn script(&self, package: &PackageTree, phase: &str) -> Script {
+        let name = &package.control.package;
+        let info = if package.control.multi_arch.as_deref() == Some("same") {
+            format!("{name}:{}", package.control.architecture)
+        } else {
+            name.clone()
+        };
+        Script::new(format!("{name}.{phase}"), format!("/var/lib/dpkg/info/{info}.{phase}"))
+            .envs(environment(name, &package.control.architecture, phase))
+            .timeout(self.request.script_timeout)
+    }
+}
+
+fn sandbox_error(what: &'static str) -> impl FnOnce(crate::sandbox::SandboxError) -> Error {
+    move |source| Error::Sandbox { what, source }
+}
+
+/// The environment dpkg gives maintainer scripts, and nothing of ours.
+fn environment(package: &str, architecture: &str, phase: &str) -> Vec<(String, String)> {
+    [
+        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        ("LANG", "C.UTF-8"),
+        ("HOME", "/root"),
+        ("DEBIAN_FRONTEND", "noninteractive"),
+        ("DEBCONF_NONINTERACTIVE_SEEN", "true"),
+        ("DPKG_MAINTSCRIPT_PACKAGE", package),
+        ("DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT", "1"),
+        ("DPKG_MAINTSCRIPT_ARCH", architecture),
+        ("DPKG_MAINTSCRIPT_NAME", phase),
+        ("DPKG_MAINTSCRIPT_DEBUG", "0"),
+        ("DPKG_RUNNING_VERSION", DPKG_VERSION),
+        ("DPKG_ADMINDIR", "/var/lib/dpkg"),
+        ("DPKG_ROOT", ""),
+        ("DPKG_COLORS", "never"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Turns what the scripts added or changed under `/var` into `tmpfiles.d`
+/// lines (files move to the factory), and empties `/var` again: it is
+/// never content.
+fn var_policy(root: &Path, changes: &[Change]) -> Result<Vec<String>> {
+    let io = |what: String| move |source| Error::Io { what, source };
+    let mut lines = Vec::new();
+    for change in changes.iter().filter(|c| c.kind != ChangeKind::Removed) {
+        let Ok(relative) = change.path.strip_prefix("/") else { continue };
+        if !relative.starts_with("var") || relative == Path::new("var") {
+            continue;
+        }
+        let path = root.join(relative);
+        let shown = relative.display().to_string();
+        match change.entry {
+            EntryKind::Symlink => {
+                let target = std::fs::read_link(&path).map_err(io(format!("reading `{}`", path.display())))?;
+                lines.push(format!("L /{shown} - - - - {}", target.display()));
+            }
+            EntryKind::Directory => {
+                let meta = std::fs::symlink_metadata(&path).map_err(io(format!("reading `{}`", path.display())))?;
+                lines.push(format!("d /{shown} {:04o} {} {} -", meta.mode() & 0o7777, meta.uid(), meta.gid()));
+            }
+            EntryKind::File => {
+                let inside = shown.strip_prefix("var/").unwrap_or(&shown);
+                let factory = root.join(FACTORY).join(inside);
+                if let Some(parent) = factory.parent() {
+                    std::fs::create_dir_all(parent).map_err(io(format!("creating `{}`", parent.display())))?;
+                }
+                std::fs::rename(&path, &factory).map_err(io(format!("moving `{}` to the factory", path.display())))?;
+                lines.push(format!("C /{shown} - - - - /{FACTORY}/{inside}"));
+            }
+            EntryKind::Other => {}
+        }
+    }
+    // Parents before children.
+    lines.sort_by(|a, b| a[2..].cmp(&b[2..]));
+    let var = root.join("var");
+    for entry in std::fs::read_dir(&var).map_err(io("listing /var".into()))?.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io(format!("removing `{}`", path.display())))?;
+    }
+    Ok(lines)
+}

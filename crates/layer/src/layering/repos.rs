@@ -1,0 +1,105 @@
+//! The apt repositories a deployment is configured for: its own
+//! `/etc/apt` sources, their keys read inside the deployment (a symlink
+//! there resolves in the deployment, never on the host), metadata updated
+//! into the stateroot's `/var/cache/layer/apt`.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context;
+use pkgdb::apt::{HttpClient, PackageIndex, SignedBy, Source, read_packages_compressed, read_sources, update};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+/// One suite and its package indexes.
+pub struct Repository {
+    pub source: Source,
+    pub indexes: Vec<PackageIndex>,
+}
+
+/// Reads the sources of the image at `root`, refreshes their metadata in
+/// `cache` (unless `cache_only`), and loads their indexes.
+pub fn load(root: &Path, cache: &Path, cache_only: bool, client: &HttpClient) -> anyhow::Result<Vec<Repository>> {
+    let keys = tempfile::tempdir().context("creating a directory for the repository keys")?;
+    let mut out = Vec::new();
+    for mut source in read_sources(root)? {
+        source.signed_by = keys_in_root(root, source.signed_by.take(), keys.path())?;
+        let directory = if cache_only {
+            pkgdb::apt::update::cache_directory(&source, cache)
+        } else {
+            eprintln!("Updating {} {}", source.uri, source.suite);
+            update(&source, cache, SystemTime::now(), client)?.directory
+        };
+        let mut indexes = Vec::new();
+        let architecture = source.architectures.first().map_or("amd64", String::as_str);
+        for component in &source.components {
+            let stem = directory.join(format!("{component}/binary-{architecture}/Packages"));
+            let found = ["xz", "gz"].iter().map(|ext| stem.with_extension(ext)).find(|p| p.is_file());
+            let Some(path) = found else {
+                anyhow::bail!(crate::cli::UserError(format!(
+                    "no cached package index for `{} {} {component}`\nhint: run without `--cache-only` to fetch it",
+                    source.uri, source.suite
+                )));
+            };
+            let data = std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?;
+            indexes.push(read_packages_compressed(&data, &path.display().to_string())?);
+        }
+        out.push(Repository { source, indexes });
+    }
+    if out.is_empty() {
+        anyhow::bail!(crate::cli::UserError(format!(
+            "the image at `{}` configures no apt repository\nhint: add one under `/etc/apt/sources.list.d`",
+            root.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// The keyrings of a source, read inside `root` and copied to `scratch`.
+/// Without `Signed-By`, apt trusts `/etc/apt/trusted.gpg.d` and
+/// `/etc/apt/trusted.gpg`; so does this.
+fn keys_in_root(root: &Path, signed_by: Option<SignedBy>, scratch: &Path) -> anyhow::Result<Option<SignedBy>> {
+    let paths: Vec<PathBuf> = match signed_by {
+        Some(SignedBy::Inline(text)) => return Ok(Some(SignedBy::Inline(text))),
+        Some(SignedBy::Keyrings(paths)) => paths,
+        None => {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("etc/apt/trusted.gpg.d"))
+                .map(|dir| {
+                    dir.filter_map(|e| e.ok())
+                        .map(|e| Path::new("/etc/apt/trusted.gpg.d").join(e.file_name()))
+                        .filter(|p| p.extension().is_some_and(|e| e == "gpg" || e == "asc"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.sort();
+            if root.join("etc/apt/trusted.gpg").is_file() {
+                found.push("/etc/apt/trusted.gpg".into());
+            }
+            if found.is_empty() {
+                return Ok(None);
+            }
+            found
+        }
+    };
+    let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .with_context(|| format!("opening `{}`", root.display()))?;
+    let mut copies = Vec::new();
+    for path in paths {
+        let relative = path.strip_prefix("/").unwrap_or(&path);
+        let fd = rustix::fs::openat2(
+            &rootfd,
+            relative,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .with_context(|| format!("opening the keyring `{}` in `{}`", path.display(), root.display()))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut bytes)
+            .with_context(|| format!("reading the keyring `{}`", path.display()))?;
+        let extension = if path.extension().is_some_and(|e| e == "asc") { "asc" } else { "gpg" };
+        let copy = scratch.join(format!("{}.{extension}", copies.len()));
+        std::fs::write(&copy, bytes).with_context(|| format!("copying the keyring `{}`", path.display()))?;
+        copies.push(copy);
+    }
+    Ok(Some(SignedBy::Keyrings(copies)))
+}

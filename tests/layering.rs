@@ -1,0 +1,139 @@
+//! Layering end to end: base images imported with `layer compose import`,
+//! packages installed from a signed apt repository of real Debian debs
+//! served on 127.0.0.1, checked with the real `dpkg`, `ostree` and
+//! `chroot DEPLOYMENT cmd`.
+
+mod common;
+
+use std::ffi::OsStr;
+
+use common::*;
+
+/// `dpkg-query -W` of a root's own database.
+fn dpkg_list(admindir: &std::path::Path) -> String {
+    sh(&format!("dpkg-query --admindir='{}' -W -f '${{Package}} ${{Version}} ${{Status}}\\n'", admindir.display())).ok()
+}
+
+#[test]
+fn imported_minbase_deploys_with_its_package_database() {
+    let dir = scratch();
+    let sysroot = imported_sysroot(dir.path(), &minbase());
+    let repo = sysroot.join("ostree/repo");
+    ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), repo.as_os_str()]).ok();
+    assert_eq!(ostree_deployed(&sysroot), deployed(&sysroot));
+
+    // The database moved into /usr and tells the same truth.
+    let deployment = deployment_dir(&sysroot, 0);
+    let ours = dpkg_list(&deployment.join("usr/lib/sysimage/dpkg"));
+    assert_eq!(ours, dpkg_list(&minbase().join("var/lib/dpkg")));
+    // Inside the deployment, dpkg finds it where it looks, through /var.
+    let inside = in_deployment(&sysroot, 0, "dpkg-query -W -f '${Package}\\n' | wc -l; dpkg --audit; test -e /var/cache/debconf/config.dat; readlink /var/lib/dpkg; ls -d /root /home").ok();
+    let count = ours.lines().count().to_string();
+    assert!(inside.starts_with(&count), "{inside}");
+    assert!(inside.contains("../../usr/lib/sysimage/dpkg"), "{inside}");
+    // `layer db list` reads the same list from the commit.
+    let listed = layer_at(&sysroot, &["db", "list"]).ok();
+    assert_eq!(listed.lines().count(), ours.lines().count());
+    assert!(listed.lines().any(|l| l.starts_with("dpkg ")), "{listed}");
+
+    // The same root imported again is the same tree.
+    let ls = |reference: &str| {
+        ostree(&[
+            OsStr::new("ls"),
+            OsStr::new("--repo"),
+            repo.as_os_str(),
+            OsStr::new("-R"),
+            OsStr::new("-C"),
+            OsStr::new(reference),
+        ])
+        .ok()
+    };
+    let first = ls("debian/base");
+    layer(&[
+        OsStr::new("compose"),
+        OsStr::new("import"),
+        minbase().as_os_str(),
+        OsStr::new("--repo"),
+        repo.as_os_str(),
+        OsStr::new("--ref"),
+        OsStr::new("debian/again"),
+    ])
+    .ok();
+    assert_eq!(first, ls("debian/again"));
+}
+
+/// The debs of htop, nano (an alternative) and uuid-runtime (a system
+/// user), with what minbase lacks of their dependencies.
+const PACKAGES: [&str; 6] = ["htop", "libnl-3-200", "libnl-genl-3-200", "nano", "libncursesw6", "uuid-runtime"];
+
+/// A minbase root whose apt uses only `repo`.
+fn root_using(dir: &std::path::Path, repo: &apt_repo::AptRepo) -> std::path::PathBuf {
+    let root = dir.join("root");
+    sh(&format!("cp -al '{}' '{}'", minbase().display(), root.display())).ok();
+    repo.configure(&root);
+    root
+}
+
+#[test]
+fn install_uninstall_and_rollback_from_a_signed_repository() {
+    let dir = scratch();
+    let repo = apt_repo::AptRepo::serve(&dir.path().join("repo"), &apt_repo::debs(&PACKAGES));
+    let sysroot = imported_sysroot(dir.path(), &root_using(dir.path(), &repo));
+    // A local edit before the install, which must survive it.
+    let etc = deployment_dir(&sysroot, 0).join("etc");
+    sh(&format!("rm -f '{0}/motd' && echo edited > '{0}/motd'", etc.display())).ok();
+    let base_deployment = deployment_dir(&sysroot, 0);
+    let before = snapshot(&base_deployment);
+
+    let out = layer_at(&sysroot, &["install", "-y", "htop"]);
+    let stderr = out.stderr.clone();
+    out.ok();
+    assert!(stderr.contains("libnl-3-200"), "the plan names the dependencies: {stderr}");
+    assert_eq!(status(&sysroot)["deployments"][0]["requested_packages"], serde_json::json!(["htop"]));
+    let inside = in_deployment(
+        &sysroot,
+        0,
+        "htop --version; dpkg -s htop | grep '^Status'; dpkg --audit; cat /etc/motd; ldconfig -p | grep -c libnl-3",
+    )
+    .ok();
+    assert!(inside.contains("htop 3.2.2"), "{inside}");
+    assert!(inside.contains("Status: install ok installed"), "{inside}");
+    assert!(inside.contains("edited"), "{inside}");
+    assert!(inside.trim_end().ends_with('1') || inside.trim_end().ends_with('2'), "ldconfig knows libnl: {inside}");
+    // The old deployment is byte for byte what it was, and the store is sound.
+    assert_eq!(deployment_dir(&sysroot, 1), base_deployment);
+    assert_eq!(snapshot(&base_deployment), before);
+    let repo_path = sysroot.join("ostree/repo");
+    ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), repo_path.as_os_str()]).ok();
+    let diff = layer_at(&sysroot, &["db", "diff"]).ok();
+    let mut names: Vec<&str> = diff.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["+ htop 3.2.2-2", "+ libncursesw6 6.4-4", "+ libnl-3-200 3.7.0-0.2+b1", "+ libnl-genl-3-200 3.7.0-0.2+b1"]
+    );
+
+    // Scripts: an alternative and a system user.
+    layer_at(&sysroot, &["install", "-y", "nano", "uuid-runtime"]).ok();
+    let inside =
+        in_deployment(&sysroot, 0, "readlink /etc/alternatives/editor; getent passwd uuidd; nano --version | head -1")
+            .ok();
+    assert!(inside.contains("/bin/nano"), "{inside}");
+    assert!(inside.contains("uuidd:"), "{inside}");
+    let old = in_deployment(&sysroot, 1, "getent passwd uuidd || echo none").ok();
+    assert!(old.contains("none"), "{old}");
+
+    // Uninstall rebuilds from the base plus what is left.
+    layer_at(&sysroot, &["uninstall", "-y", "htop"]).ok();
+    let inside =
+        in_deployment(&sysroot, 0, "dpkg -s htop 2>&1 || true; test ! -e /usr/bin/htop; getent passwd uuidd").ok();
+    assert!(inside.contains("not installed"), "{inside}");
+    let listed = layer_at(&sysroot, &["db", "list"]).ok();
+    assert!(listed.contains("nano ") && !listed.contains("htop "), "{listed}");
+
+    // Rollback makes the previous deployment the default again.
+    layer_at(&sysroot, &["rollback"]).ok();
+    let inside = in_deployment(&sysroot, 0, "htop --version").ok();
+    assert!(inside.contains("htop 3.2.2"), "{inside}");
+    ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), repo_path.as_os_str()]).ok();
+}
