@@ -137,3 +137,24 @@ fn install_uninstall_and_rollback_from_a_signed_repository() {
     assert!(inside.contains("htop 3.2.2"), "{inside}");
     ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), repo_path.as_os_str()]).ok();
 }
+
+/// Live, against the Debian archive this machine's apt uses (read at run
+/// time): `layer install htop` through the base image's own
+/// `sources.list`, which has no `Signed-By` and so trusts the image's
+/// `/etc/apt/trusted.gpg.d`, as apt does. Ignored by default; `tests/run`
+/// runs it by name.
+#[test]
+#[ignore = "needs the Debian archive"]
+fn live_debian_archive_install_htop() {
+    let dir = scratch();
+    let root = dir.path().join("root");
+    sh(&format!("cp -al '{}' '{}'", minbase().display(), root.display())).ok();
+    let list = root.join("etc/apt/sources.list");
+    std::fs::remove_file(&list).expect("unlink the hardlinked sources.list");
+    std::fs::write(&list, format!("deb {} bookworm main\n", debian_mirror())).expect("sources.list");
+    let sysroot = imported_sysroot(dir.path(), &root);
+    layer_at(&sysroot, &["install", "-y", "htop"]).ok();
+    let inside = in_deployment(&sysroot, 0, "htop --version; dpkg -s htop | grep '^Status'").ok();
+    assert!(inside.contains("htop "), "{inside}");
+    assert!(inside.contains("install ok installed"), "{inside}");
+}

@@ -110,6 +110,15 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<deploy::Error>() {
             return if deploy_cmd::is_user_error(e) { EXIT_USER } else { EXIT_INTERNAL };
         }
+        if let Some(e) = cause.downcast_ref::<pkgdb::resolve::ResolveError>() {
+            use pkgdb::resolve::ResolveError as E;
+            return if matches!(e, E::Cancelled | E::BadStatusEntry { .. }) { EXIT_INTERNAL } else { EXIT_USER };
+        }
+        if let Some(e) = cause.downcast_ref::<pkgdb::fetch::FetchError>() {
+            // Only `--cache-only` without the packages is the user's to fix;
+            // a download or a bad file is the network's or the mirror's.
+            return if matches!(e, pkgdb::fetch::FetchError::NotCached { .. }) { EXIT_USER } else { EXIT_INTERNAL };
+        }
         if let Some(e) = cause.downcast_ref::<compose::Error>() {
             return if is_user_compose_error(e) { EXIT_USER } else { EXIT_INTERNAL };
         }
@@ -126,7 +135,13 @@ pub fn is_user_compose_error(e: &compose::Error) -> bool {
     use compose::Error as E;
     match e {
         E::Store { source, .. } => is_user_store_error(source),
-        E::Io { .. } => false,
+        E::Io { .. } | E::Sandbox { .. } => false,
+        // A maintainer script that fails or times out: the package cannot
+        // be installed; the sandbox itself failing is the machine's problem.
+        E::Script { source, .. } => matches!(
+            source,
+            compose::sandbox::SandboxError::ScriptFailed { .. } | compose::sandbox::SandboxError::TimedOut { .. }
+        ),
         _ => true,
     }
 }
