@@ -158,3 +158,79 @@ fn live_debian_archive_install_htop() {
     assert!(inside.contains("htop "), "{inside}");
     assert!(inside.contains("install ok installed"), "{inside}");
 }
+
+/// Imports `root` on `reference` of the sysroot's repository.
+fn import(sysroot: &std::path::Path, root: &std::path::Path, reference: &str) {
+    let repo = sysroot.join("ostree/repo");
+    layer(&[
+        OsStr::new("compose"),
+        OsStr::new("import"),
+        root.as_os_str(),
+        OsStr::new("--repo"),
+        repo.as_os_str(),
+        OsStr::new("--ref"),
+        OsStr::new(reference),
+    ])
+    .ok();
+}
+
+#[test]
+fn rebase_upgrade_and_deploy_keep_the_requests() {
+    let dir = scratch();
+    let debs = apt_repo::debs(&PACKAGES);
+    let repo = apt_repo::AptRepo::serve(&dir.path().join("repo"), &debs);
+    let root = root_using(dir.path(), &repo);
+    let sysroot = imported_sysroot(dir.path(), &root);
+    layer_at(&sysroot, &["install", "-y", "htop"]).ok();
+
+    // A second base: the same root plus libncursesw6, installed by the real dpkg.
+    let root2 = dir.path().join("root2");
+    sh(&format!("cp -al '{}' '{}'", root.display(), root2.display())).ok();
+    let ncurses = debs.iter().find(|d| d.to_string_lossy().contains("libncursesw6")).expect("libncursesw6");
+    sh(&format!("dpkg --root='{}' --force-script-chrootless -i '{}' >/dev/null", root2.display(), ncurses.display()))
+        .ok();
+    import(&sysroot, &root2, "debian/base2");
+    let out = layer_at(&sysroot, &["rebase", "debian/base2"]);
+    let plan = out.stderr.clone();
+    out.ok();
+    assert!(plan.contains("htop 3.2.2-2") && !plan.contains("libncursesw6 6.4-4 (amd64) (dependency)"), "{plan}");
+    let inside = in_deployment(&sysroot, 0, "htop --version; dpkg -s libncursesw6 | grep '^Status'").ok();
+    assert!(inside.contains("htop 3.2.2") && inside.contains("install ok installed"), "{inside}");
+    assert_eq!(status(&sysroot)["deployments"][0]["requested_packages"], serde_json::json!(["htop"]));
+
+    // A new commit on the base ref: `upgrade --check` sees it, `upgrade` deploys it, and
+    // then there is nothing to do. (A ref keeps the old commit from cleanup's prune.)
+    let repo_path = sysroot.join("ostree/repo");
+    let older =
+        ostree(&[OsStr::new("rev-parse"), OsStr::new("--repo"), repo_path.as_os_str(), OsStr::new("debian/base2")])
+            .ok()
+            .trim()
+            .to_owned();
+    let keep = OsStr::new("--create=keep/base2-v1");
+    ostree(&[OsStr::new("refs"), OsStr::new("--repo"), repo_path.as_os_str(), keep, OsStr::new(&older)]).ok();
+    let root3 = dir.path().join("root3");
+    sh(&format!(
+        "cp -al '{}' '{}' && echo v3 > '{}/usr/share/base-v3'",
+        root2.display(),
+        root3.display(),
+        root3.display()
+    ))
+    .ok();
+    import(&sysroot, &root3, "debian/base2");
+    let check = layer_at(&sysroot, &["upgrade", "--check"]);
+    assert!(check.stderr.contains("Base: new commit"), "{}", check.stderr);
+    let before = deployed(&sysroot);
+    assert_eq!(check.status, 0);
+    assert_eq!(deployed(&sysroot), before, "--check deploys nothing");
+    layer_at(&sysroot, &["upgrade", "-y"]).ok();
+    assert!(in_deployment(&sysroot, 0, "cat /usr/share/base-v3; htop --version").ok().contains("htop 3.2.2"));
+    let again = layer_at(&sysroot, &["upgrade", "-y", "--unchanged-exit-77"]);
+    assert_eq!(again.status, 77, "{}", again.stderr);
+
+    // `deploy COMMIT` goes back to the older commit of the base, keeping htop.
+    layer_at(&sysroot, &["deploy", "-y", &older]).ok();
+    assert_eq!(status(&sysroot)["deployments"][0]["override_commit"], serde_json::json!(older));
+    let inside = in_deployment(&sysroot, 0, "test ! -e /usr/share/base-v3; htop --version").ok();
+    assert!(inside.contains("htop 3.2.2"), "{inside}");
+    ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), repo_path.as_os_str()]).ok();
+}

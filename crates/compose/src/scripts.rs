@@ -27,6 +27,13 @@ use crate::sandbox::{Change, ChangeKind, EntryKind, Sandbox, SandboxConfig, Scri
 /// The `tmpfiles.d` file for `/var` content the scripts made.
 pub const TMPFILES_CONF: &str = "usr/lib/tmpfiles.d/layer-scripts.conf";
 
+/// Files under these `/var` paths that scripts write are dropped, not kept
+/// in the factory: logs and caches are the machine's, regenerated on
+/// demand, and carry timestamps that would make every rebuild differ
+/// (`update-alternatives` logs, ldconfig's aux-cache, apt's and man's
+/// caches).
+const DROPPED_VAR_FILES: [&str; 4] = ["var/log/", "var/cache/ldconfig/", "var/cache/man/", "var/cache/apt/"];
+
 /// dpkg's version, as scripts see it in `DPKG_RUNNING_VERSION`.
 const DPKG_VERSION: &str = "1.21.22";
 
@@ -214,6 +221,7 @@ fn var_policy(root: &Path, changes: &[Change]) -> Result<Vec<String>> {
                 let meta = std::fs::symlink_metadata(&path).map_err(io(format!("reading `{}`", path.display())))?;
                 lines.push(format!("d /{shown} {:04o} {} {} -", meta.mode() & 0o7777, meta.uid(), meta.gid()));
             }
+            EntryKind::File if DROPPED_VAR_FILES.iter().any(|p| shown.starts_with(p)) => {}
             EntryKind::File => {
                 let inside = shown.strip_prefix("var/").unwrap_or(&shown);
                 let factory = root.join(FACTORY).join(inside);

@@ -40,6 +40,8 @@ pub enum Command {
     /// Remove or replace packages of the base image.
     #[command(subcommand)]
     Override(crate::packages_cmd::OverrideCommand),
+    /// Deploy a given commit of the base, keeping the requests.
+    Deploy(crate::packages_cmd::DeployOpts),
     /// Pick up a new base commit and newer layered packages.
     Upgrade(crate::packages_cmd::UpgradeOpts),
     /// Make the previous deployment the default again.
@@ -88,6 +90,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
         Command::Uninstall(o) => crate::packages_cmd::uninstall(&cli, o),
         Command::Override(o) => crate::packages_cmd::override_(&cli, o),
         Command::Upgrade(o) => crate::packages_cmd::upgrade(&cli, o),
+        Command::Deploy(o) => crate::packages_cmd::deploy(&cli, o),
         Command::Rollback(o) => deploy_cmd::rollback(&cli, o),
         Command::Undeploy(o) => deploy_cmd::undeploy(&cli, o),
         Command::Pin(o) => deploy_cmd::pin(&cli, o),

@@ -100,6 +100,7 @@ pub fn rebase(cli: &Cli, opts: &RebaseOpts) -> anyhow::Result<i32> {
     };
     crate::packages_cmd::with_request(cli, &apply, |ctx, mut request| {
         request.refspec = opts.refspec.clone();
+        request.override_commit = None;
         crate::layering::apply(ctx, &request, &apply)
     })
 }
@@ -186,6 +187,17 @@ fn roles(state: &State, i: usize) -> (bool, bool, bool, bool) {
     (default, pending, rollback, booted)
 }
 
+/// Requests the deployment's base satisfied when it was built.
+fn inactive(sysroot: &Sysroot, d: &Deployment) -> Vec<String> {
+    let Ok(commit) = sysroot.repo().read_commit(&d.checksum) else { return Vec::new() };
+    match commit.metadata_value("layer.request.inactive") {
+        Some(store::gvariant::Value::Array(_, items)) => {
+            items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn requested(origin: &KeyFile, key: &str) -> Vec<String> {
     origin.get_list("packages", key)
 }
@@ -210,6 +222,8 @@ pub fn status(cli: &Cli, opts: &StatusOpts) -> anyhow::Result<i32> {
                     "refspec": d.refspec(),
                     "version": version_of(&sysroot, d),
                     "requested_packages": requested(&d.origin, "requested"),
+                    "inactive_requests": inactive(&sysroot, d),
+                    "override_commit": d.origin.get("origin", "override-commit"),
                     "requested_local_packages": requested(&d.origin, "requested-local"),
                     "removed_base_packages": d.origin.get_list("overrides", "remove"),
                     "replaced_local_packages": d.origin.get_list("overrides", "replace-local"),
@@ -260,6 +274,10 @@ pub fn status(cli: &Cli, opts: &StatusOpts) -> anyhow::Result<i32> {
             if !list.is_empty() {
                 writeln!(out, "{label:>13}: {}", list.join(" "))?;
             }
+        }
+        let inactive = inactive(&sysroot, d);
+        if !inactive.is_empty() {
+            writeln!(out, "     Inactive: {} (in the base already)", inactive.join(" "))?;
         }
         let removed = d.origin.get_list("overrides", "remove");
         if !removed.is_empty() {

@@ -207,9 +207,29 @@ pub fn override_(cli: &Cli, cmd: &OverrideCommand) -> anyhow::Result<i32> {
     }
 }
 
+#[derive(Debug, Args)]
+pub struct DeployOpts {
+    /// A commit (or ref) of the base to deploy, keeping the requests.
+    commit: String,
+    #[command(flatten)]
+    apply: ApplyOpts,
+}
+
+#[context("Deploying `{}`", opts.commit)]
+pub fn deploy(cli: &Cli, opts: &DeployOpts) -> anyhow::Result<i32> {
+    with_request(cli, &opts.apply, |ctx, mut request| {
+        let commit = ctx.sysroot.repo().refs().resolve(&opts.commit)?;
+        request.override_commit = Some(commit.to_string());
+        let mut apply = opts.apply.clone();
+        apply.rebuild = true;
+        layering::apply(ctx, &request, &apply)
+    })
+}
+
 #[context("Upgrading")]
 pub fn upgrade(cli: &Cli, opts: &UpgradeOpts) -> anyhow::Result<i32> {
-    with_request(cli, &opts.apply, |ctx, request| {
+    with_request(cli, &opts.apply, |ctx, mut request| {
+        request.override_commit = None;
         let mut apply = opts.apply.clone();
         apply.rebuild = true;
         if opts.check {

@@ -16,6 +16,9 @@ pub struct Request {
     pub removed: Vec<String>,
     /// Base packages replaced by a local file (`override replace`).
     pub replaced: Vec<LocalPackage>,
+    /// A commit of the base ref to stay on (`layer deploy COMMIT`), as
+    /// rpm-ostree's `override-commit`; `upgrade` and `rebase` drop it.
+    pub override_commit: Option<String>,
 }
 
 /// A package file the user installed by path: pinned by its sha256, kept
@@ -80,6 +83,7 @@ impl Request {
                 .iter()
                 .filter_map(|t| LocalPackage::parse(t))
                 .collect(),
+            override_commit: origin.get("origin", "override-commit").map(str::to_owned),
         };
         request.normalize();
         request
@@ -88,6 +92,10 @@ impl Request {
     /// Writes the request into `origin`, keeping its other keys.
     pub fn write_to(&self, origin: &mut KeyFile) {
         origin.set("origin", "refspec", &self.refspec);
+        match &self.override_commit {
+            Some(commit) => origin.set("origin", "override-commit", commit),
+            None => origin.remove("origin", "override-commit"),
+        }
         let show = |list: &[LocalPackage]| -> Vec<String> {
             list.iter().map(|l| format!("{}:{}", l.sha256, l.reference)).collect()
         };
@@ -144,6 +152,7 @@ mod tests {
             local: vec![LocalPackage { sha256: "a".repeat(64), reference: "layer/pkg/deb/lib_5Fx/1_amd64".into() }],
             removed: vec!["vim-tiny".into()],
             replaced: vec![],
+            override_commit: Some("c".repeat(64)),
         };
         request.write_to(&mut origin);
         assert_eq!(Request::from_origin(&origin), request);

@@ -29,8 +29,28 @@ use crate::request::Request;
 /// The exit code for "nothing changed", with `--unchanged-exit-77`.
 pub const EXIT_UNCHANGED: i32 = 77;
 
-/// How long one maintainer script may run.
+/// How long one maintainer script may run, unless `LAYER_SCRIPT_TIMEOUT`
+/// says otherwise.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The environment variable that sets how long one maintainer script may
+/// run, in whole seconds (at least 1); unset, it is [`SCRIPT_TIMEOUT`]. The
+/// tests set a few seconds to see a script that never ends killed with its
+/// whole process tree.
+pub const SCRIPT_TIMEOUT_VAR: &str = "LAYER_SCRIPT_TIMEOUT";
+
+/// The script timeout: [`SCRIPT_TIMEOUT_VAR`] if set, else [`SCRIPT_TIMEOUT`].
+fn script_timeout() -> anyhow::Result<Duration> {
+    let Some(value) = std::env::var_os(SCRIPT_TIMEOUT_VAR) else { return Ok(SCRIPT_TIMEOUT) };
+    match value.to_str().and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+        _ => anyhow::bail!(UserError(format!(
+            "`{SCRIPT_TIMEOUT_VAR}={}` is not a number of seconds\nhint: unset it for the default of {} seconds",
+            value.to_string_lossy(),
+            SCRIPT_TIMEOUT.as_secs()
+        ))),
+    }
+}
 
 /// The flags every request-changing verb shares.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -112,7 +132,10 @@ pub struct Context<'a> {
 pub fn apply(ctx: &Context<'_>, request: &Request, opts: &ApplyOpts) -> anyhow::Result<i32> {
     let sysroot = ctx.sysroot;
     let repo = sysroot.repo();
-    let base = repo.refs().resolve(&request.refspec)?;
+    let base = match &request.override_commit {
+        Some(commit) => repo.refs().resolve(commit)?,
+        None => repo.refs().resolve(&request.refspec)?,
+    };
     let previous = ctx.merge.map(|m| Request::from_origin(&m.origin));
     if let Some(merge) = ctx.merge
         && !opts.rebuild
@@ -227,6 +250,7 @@ fn build_layered(
         return Ok(None);
     }
     require_confirmation(opts)?;
+    let script_timeout = script_timeout()?;
 
     let wanted: Vec<WantedFile> = plan
         .install
@@ -278,10 +302,11 @@ fn build_layered(
             ("layer.request.packages".into(), list(&request.packages)),
             ("layer.request.local".into(), list(&local)),
             ("layer.request.removed".into(), list(&request.removed)),
+            ("layer.request.inactive".into(), list(&plan.satisfied_by_base)),
         ],
         prepare_var: &prepare_var,
         sandbox_program: None,
-        script_timeout: SCRIPT_TIMEOUT,
+        script_timeout,
     };
     let built = build(repo, &build_request, &mut |step| eprintln!("{step}"))?;
     for line in &built.assembly.dropped {
