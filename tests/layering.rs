@@ -234,3 +234,64 @@ fn rebase_upgrade_and_deploy_keep_the_requests() {
     assert!(inside.contains("htop 3.2.2"), "{inside}");
     ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), repo_path.as_os_str()]).ok();
 }
+
+#[test]
+fn install_flags_local_files_and_errors() {
+    let dir = scratch();
+    let debs = apt_repo::debs(&PACKAGES);
+    let repo = apt_repo::AptRepo::serve(&dir.path().join("repo"), &debs);
+    let sysroot = imported_sysroot(dir.path(), &root_using(dir.path(), &repo));
+    let one = deployed(&sysroot);
+
+    let typo = layer_at(&sysroot, &["install", "-y", "htopp"]);
+    assert_eq!(typo.status, 1, "{}", typo.stderr);
+    assert!(
+        typo.stderr.contains("`htopp` not found") && typo.stderr.contains("did you mean `htop`"),
+        "{}",
+        typo.stderr
+    );
+    let unconfirmed = layer_at(&sysroot, &["install", "htop"]);
+    assert_eq!(unconfirmed.status, 1, "no terminal, no -y: {}", unconfirmed.stderr);
+
+    let plan = layer_at(&sysroot, &["install", "--dry-run", "--json", "htop"]).ok();
+    let plan: serde_json::Value = serde_json::from_str(&plan).expect("plan JSON");
+    let names: Vec<&str> =
+        plan["plan"]["install"].as_array().expect("install").iter().map(|p| p["name"].as_str().unwrap_or("")).collect();
+    assert_eq!(names, ["htop", "libncursesw6", "libnl-3-200", "libnl-genl-3-200"]);
+    layer_at(&sysroot, &["install", "-y", "--download-only", "htop"]).ok();
+    assert_eq!(deployed(&sysroot), one, "--dry-run and --download-only deploy nothing");
+
+    // Everything is cached now: with the server gone, --cache-only still installs.
+    drop(repo);
+    layer_at(&sysroot, &["install", "-y", "--cache-only", "htop"]).ok();
+    let again = layer_at(&sysroot, &["install", "-y", "--cache-only", "htop"]);
+    assert_eq!(again.status, 1, "{}", again.stderr);
+    assert!(again.stderr.contains("already requested"), "{}", again.stderr);
+    let idempotent =
+        layer_at(&sysroot, &["install", "-y", "--cache-only", "--idempotent", "--unchanged-exit-77", "htop"]);
+    assert_eq!(idempotent.status, 77, "{}", idempotent.stderr);
+
+    // A package the base has is refused, unless it may stay inactive.
+    let base_has = layer_at(&sysroot, &["install", "-y", "--cache-only", "dpkg"]);
+    assert_eq!(base_has.status, 1, "{}", base_has.stderr);
+    assert!(base_has.stderr.contains("--allow-inactive"), "{}", base_has.stderr);
+    layer_at(&sysroot, &["install", "-y", "--cache-only", "--allow-inactive", "dpkg"]).ok();
+    assert_eq!(status(&sysroot)["deployments"][0]["inactive_requests"], serde_json::json!(["dpkg"]));
+
+    // A local file, pinned by its sha256, uninstalled by name.
+    let nano = debs.iter().find(|d| d.to_string_lossy().contains("/nano_")).expect("nano deb");
+    let local = dir.path().join("nano.deb");
+    std::fs::copy(nano, &local).expect("copy nano");
+    layer_at(&sysroot, &["install", "-y", "--cache-only", local.to_str().expect("utf-8")]).ok();
+    let d = &status(&sysroot)["deployments"][0];
+    assert_eq!(d["requested_local_packages"].as_array().map(Vec::len), Some(1), "{d}");
+    assert!(in_deployment(&sysroot, 0, "nano --version").ok().contains("GNU nano"));
+    layer_at(&sysroot, &["uninstall", "-y", "--cache-only", "nano"]).ok();
+    assert!(in_deployment(&sysroot, 0, "test ! -e /usr/bin/nano && echo gone").ok().contains("gone"));
+    let listed = layer_at(&sysroot, &["db", "list"]).ok();
+    assert!(listed.contains("htop ") && !listed.contains("nano "), "{listed}");
+
+    layer_at(&sysroot, &["cleanup"]).ok();
+    let repo_path = sysroot.join("ostree/repo");
+    ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), repo_path.as_os_str()]).ok();
+}
