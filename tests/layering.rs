@@ -238,9 +238,20 @@ fn rebase_upgrade_and_deploy_keep_the_requests() {
 #[test]
 fn install_flags_local_files_and_errors() {
     let dir = scratch();
-    let debs = apt_repo::debs(&PACKAGES);
+    let mut names = PACKAGES.to_vec();
+    names.push("ncurses-term");
+    let debs = apt_repo::debs(&names);
     let repo = apt_repo::AptRepo::serve(&dir.path().join("repo"), &debs);
     let sysroot = imported_sysroot(dir.path(), &root_using(dir.path(), &repo));
+
+    // A package without scripts or triggers is merged inside the store, its
+    // database records written there too, without a checkout.
+    let out = layer_at(&sysroot, &["install", "-y", "ncurses-term"]);
+    assert!(out.stderr.contains("Recording the packages") && !out.stderr.contains("Checking out"), "{}", out.stderr);
+    out.ok();
+    let inside = in_deployment(&sysroot, 0, "dpkg -s ncurses-term | grep '^Status'; dpkg --audit; dpkg -V ncurses-term; dpkg -L ncurses-term | grep -c terminfo").ok();
+    assert!(inside.starts_with("Status: install ok installed\n"), "dpkg agrees, audit and verify are silent: {inside}");
+    layer_at(&sysroot, &["uninstall", "-y", "ncurses-term"]).ok();
     let one = deployed(&sysroot);
 
     let typo = layer_at(&sysroot, &["install", "-y", "htopp"]);

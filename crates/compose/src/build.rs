@@ -76,6 +76,25 @@ pub fn build(repo: &Repo, request: &BuildRequest<'_>, progress: &mut dyn FnMut(&
     for package in request.packages {
         assembly.add(package)?;
     }
+    let info = format!("{DPKG_ADMINDIR}/info");
+    let interests = triggers::interest_files_in_tree(&tx, assembly.tree_mut(), &info)?;
+    let in_store = request.remove.is_empty()
+        && !Scripts::needed(request.packages)
+        && !request.packages.iter().any(triggers::has_interests)
+        && triggers::activated_with(interests, request.packages).is_empty();
+    if in_store {
+        // No script runs: the database is written into the tree directly,
+        // and the tree is committed without a checkout.
+        progress("Recording the packages");
+        let packages = record_in_tree(&tx, &mut assembly, request.packages)?;
+        let (tree, report) = assembly.finish()?;
+        progress("Committing");
+        let metadata = commit_metadata(request, &base, &packages);
+        let options = CommitOptions { subject: request.subject.clone(), metadata, ..Default::default() };
+        let commit = write_commit(&tx, &tree, None, &options).map_err(Error::store("writing the commit"))?;
+        tx.commit(&[]).map_err(Error::store("publishing the commit"))?;
+        return Ok(Built { commit, packages, assembly: report, scripts: ScriptReport::default() });
+    }
     let (tree, assembly) = assembly.finish()?;
     let options = CommitOptions { subject: "layer: assembled tree".into(), timestamp: Some(0), ..Default::default() };
     let assembled = write_commit(&tx, &tree, None, &options).map_err(Error::store("writing the assembled tree"))?;
@@ -126,11 +145,7 @@ pub fn build(repo: &Repo, request: &BuildRequest<'_>, progress: &mut dyn FnMut(&
     let status = std::fs::read(root.join(DPKG_ADMINDIR).join("status"))
         .map_err(|source| Error::Io { what: "reading the new dpkg status".into(), source })?;
     let packages = packages::from_dpkg_status(&status)?;
-    let mut metadata = request.metadata.clone();
-    metadata.push((packages::KEY.to_owned(), packages::to_value(&packages)));
-    if let Some(version) = base.metadata_value("version") {
-        metadata.push(("version".to_owned(), version.clone()));
-    }
+    let metadata = commit_metadata(request, &base, &packages);
     let cache = DevInoCache::scan(repo).map_err(Error::store("reading the store's inodes"))?;
     let tx = repo.begin().map_err(Error::store("starting a transaction"))?;
     let (tree, _) =
@@ -139,6 +154,49 @@ pub fn build(repo: &Repo, request: &BuildRequest<'_>, progress: &mut dyn FnMut(&
     let commit = write_commit(&tx, &tree, None, &options).map_err(Error::store("writing the commit"))?;
     tx.commit(&[]).map_err(Error::store("publishing the commit"))?;
     Ok(Built { commit, packages, assembly, scripts })
+}
+
+fn commit_metadata(
+    request: &BuildRequest<'_>,
+    base: &store::objects::Commit,
+    packages: &[Package],
+) -> Vec<(String, Value)> {
+    let mut metadata = request.metadata.clone();
+    metadata.push((packages::KEY.to_owned(), packages::to_value(packages)));
+    if let Some(version) = base.metadata_value("version") {
+        metadata.push(("version".to_owned(), version.clone()));
+    }
+    metadata
+}
+
+/// Records `packages` as installed in the tree's dpkg database, as
+/// [`Admindir::record`] would on disk: their info files, then `status`
+/// (the previous one kept as `status-old`).
+fn record_in_tree(
+    tx: &store::transaction::Transaction<'_>,
+    assembly: &mut Assembly<'_, '_>,
+    packages: &[PackageTree],
+) -> Result<Vec<Package>> {
+    let status_path = format!("{DPKG_ADMINDIR}/status");
+    let old = crate::tree::read_file(tx, assembly.tree_mut(), &status_path)?.unwrap_or_default();
+    let mut db = pkgdb::dpkg::StatusDb::parse(&old)
+        .map_err(|source| Error::Package { package: "the dpkg database".into(), source: source.into() })?;
+    for package in packages {
+        let payload = payload_of(package)?;
+        let previous = db.previous_instance(&package.control).cloned();
+        let record = PackageRecord::new(&package.control, &payload, State::Installed, previous.as_ref())
+            .map_err(|source| Error::Package { package: package.display(), source: source.into() })?;
+        let info_name = record.entry.info_name();
+        for file in &record.info_files {
+            let name = pkgdb::dpkg::info_file_name(&info_name, &file.kind);
+            assembly.put_own_file(&format!("{DPKG_ADMINDIR}/info/{name}"), file.mode, &file.contents)?;
+        }
+        db.insert(record.entry);
+    }
+    let new = db.to_bytes();
+    assembly.put_own_file(&format!("{DPKG_ADMINDIR}/status-old"), 0o644, &old)?;
+    assembly.put_own_file(&status_path, 0o644, &new)?;
+    packages::from_dpkg_status(&new)
 }
 
 fn dpkg_error(source: pkgdb::dpkg::AdmindirError) -> Error {

@@ -32,10 +32,56 @@ fn parse(text: &str) -> Vec<Directive> {
         .collect()
 }
 
-/// Interests of every package recorded in the admindir at `info`: trigger
-/// name to the packages interested in it.
-fn interests(info: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
+/// Trigger name to the packages interested in it, from `(package,
+/// triggers file)` pairs.
+fn interests_of(files: Vec<(String, Vec<u8>)>) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (package, text) in files {
+        for directive in parse(&String::from_utf8_lossy(&text)) {
+            if let Directive::Interest(trigger) = directive {
+                out.entry(trigger).or_default().insert(package.clone());
+            }
+        }
+    }
+    out
+}
+
+/// True if the package declares an interest in any trigger (dpkg then
+/// keeps a registry in `triggers/`, which only [`pkgdb::dpkg::Admindir`]
+/// writes).
+pub fn has_interests(package: &PackageTree) -> bool {
+    package
+        .control_files
+        .get("triggers")
+        .is_some_and(|text| parse(&String::from_utf8_lossy(text)).iter().any(|d| matches!(d, Directive::Interest(_))))
+}
+
+/// The `triggers` files of every package recorded in the admindir whose
+/// `info/` directory is `info` in `tree`.
+pub fn interest_files_in_tree(
+    tx: &store::transaction::Transaction<'_>,
+    tree: &mut store::mtree::MutableTree,
+    info: &str,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let names: Vec<String> =
+        match tree.dir_at_mut(tx.repo(), info).map_err(Error::store("reading the dpkg database"))? {
+            Some(dir) => dir.files.keys().filter(|n| n.ends_with(".triggers")).cloned().collect(),
+            None => return Ok(Vec::new()),
+        };
+    let mut out = Vec::new();
+    for name in names {
+        let package = name.trim_end_matches(".triggers");
+        let package = package.split(':').next().unwrap_or(package).to_owned();
+        if let Some(text) = crate::tree::read_file(tx, tree, &format!("{info}/{name}"))? {
+            out.push((package, text));
+        }
+    }
+    Ok(out)
+}
+
+/// The `triggers` files of every package recorded in the admindir at `info`.
+fn interest_files(info: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
     let entries = std::fs::read_dir(info)
         .map_err(|source| Error::Io { what: "listing the dpkg info directory".into(), source })?;
     for entry in entries {
@@ -45,18 +91,26 @@ fn interests(info: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
         let package = package.split(':').next().unwrap_or(package).to_owned();
         let text = std::fs::read(entry.path())
             .map_err(|source| Error::Io { what: format!("reading `info/{name}`"), source })?;
-        for directive in parse(&String::from_utf8_lossy(&text)) {
-            if let Directive::Interest(trigger) = directive {
-                out.entry(trigger).or_default().insert(package.clone());
-            }
-        }
+        out.push((package, text));
     }
     Ok(out)
 }
 
-/// The triggers the new `packages` activate, by interested package.
+/// The triggers the new `packages` activate, by interested package, with
+/// the interests recorded in the admindir at `info`.
 pub fn activated(info: &Path, packages: &[PackageTree]) -> Result<BTreeMap<String, BTreeSet<String>>> {
-    let interests = interests(info)?;
+    Ok(activated_by(&interests_of(interest_files(info)?), packages))
+}
+
+/// The same, with interests read from `(package, triggers file)` pairs.
+pub fn activated_with(files: Vec<(String, Vec<u8>)>, packages: &[PackageTree]) -> BTreeMap<String, BTreeSet<String>> {
+    activated_by(&interests_of(files), packages)
+}
+
+fn activated_by(
+    interests: &BTreeMap<String, BTreeSet<String>>,
+    packages: &[PackageTree],
+) -> BTreeMap<String, BTreeSet<String>> {
     let mut names: BTreeSet<String> = BTreeSet::new();
     for package in packages {
         if let Some(text) = package.control_files.get("triggers") {
@@ -79,7 +133,7 @@ pub fn activated(info: &Path, packages: &[PackageTree]) -> Result<BTreeMap<Strin
             out.entry(package.clone()).or_default().insert(name.clone());
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
