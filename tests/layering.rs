@@ -113,13 +113,20 @@ fn install_uninstall_and_rollback_from_a_signed_repository() {
         ["+ htop 3.2.2-2", "+ libncursesw6 6.4-4", "+ libnl-3-200 3.7.0-0.2+b1", "+ libnl-genl-3-200 3.7.0-0.2+b1"]
     );
 
-    // Scripts: an alternative and a system user.
+    // Scripts: an alternative and a system user. The user added an account
+    // of their own first; both are there afterwards.
+    let etc = deployment_dir(&sysroot, 0).join("etc");
+    sh(&format!(
+        "cd '{}' && cp passwd passwd.new && echo 'alice:x:1000:1000::/home/alice:/bin/sh' >> passwd.new && mv passwd.new passwd",
+        etc.display()
+    ))
+    .ok();
     layer_at(&sysroot, &["install", "-y", "nano", "uuid-runtime"]).ok();
-    let inside =
-        in_deployment(&sysroot, 0, "readlink /etc/alternatives/editor; getent passwd uuidd; nano --version | head -1")
-            .ok();
+    let script =
+        "readlink /etc/alternatives/editor; getent passwd uuidd; getent passwd alice; nano --version | head -1";
+    let inside = in_deployment(&sysroot, 0, script).ok();
     assert!(inside.contains("/bin/nano"), "{inside}");
-    assert!(inside.contains("uuidd:"), "{inside}");
+    assert!(inside.contains("uuidd:") && inside.contains("alice:"), "{inside}");
     let old = in_deployment(&sysroot, 1, "getent passwd uuidd || echo none").ok();
     assert!(old.contains("none"), "{old}");
 

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::package_tree::PackageTree;
 use crate::packages::{self, DPKG_ADMINDIR, Package};
 use crate::scripts::{ScriptReport, Scripts};
-use crate::triggers;
+use crate::{failpoint, triggers};
 
 /// Fills `ROOT/var` of a checked-out tree from its `tmpfiles.d`.
 pub type PrepareVar<'a> = &'a dyn Fn(&Path) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -93,21 +93,25 @@ pub fn build(repo: &Repo, request: &BuildRequest<'_>, progress: &mut dyn FnMut(&
         let options = CommitOptions { subject: request.subject.clone(), metadata, ..Default::default() };
         let commit = write_commit(&tx, &tree, None, &options).map_err(Error::store("writing the commit"))?;
         tx.commit(&[]).map_err(Error::store("publishing the commit"))?;
+        failpoint::hit("compose::built");
         return Ok(Built { commit, packages, assembly: report, scripts: ScriptReport::default() });
     }
     let (tree, assembly) = assembly.finish()?;
     let options = CommitOptions { subject: "layer: assembled tree".into(), timestamp: Some(0), ..Default::default() };
     let assembled = write_commit(&tx, &tree, None, &options).map_err(Error::store("writing the assembled tree"))?;
     tx.commit(&[]).map_err(Error::store("publishing the assembled tree"))?;
+    failpoint::hit("compose::assembled");
 
+    reclaim_builds(repo)?;
     let scratch = tempfile::Builder::new()
-        .prefix("layer-build-")
+        .prefix(BUILD_PREFIX)
         .tempdir_in(repo.path().join("tmp"))
         .map_err(|source| Error::Io { what: "creating a build directory in the repository".into(), source })?;
     let root = scratch.path().join("root");
     progress("Checking out the tree");
     let checkout = CheckoutOptions { mode: None, ..Default::default() };
     repo.checkout(&assembled, &root, &checkout).map_err(Error::store("checking out the assembled tree"))?;
+    failpoint::hit("compose::checked-out");
 
     let admindir = open_admindir(&root)?;
     let mut db = admindir.read_status().map_err(dpkg_error)?;
@@ -125,6 +129,7 @@ pub fn build(repo: &Repo, request: &BuildRequest<'_>, progress: &mut dyn FnMut(&
         payloads.push(payload);
     }
     drop(admindir);
+    failpoint::hit("compose::recorded");
 
     let triggers = triggers::activated(&root.join(DPKG_ADMINDIR).join("info"), request.packages)?;
     let scripts = if Scripts::needed(request.packages) || !triggers.is_empty() {
@@ -141,6 +146,7 @@ pub fn build(repo: &Repo, request: &BuildRequest<'_>, progress: &mut dyn FnMut(&
         ScriptReport::default()
     };
 
+    failpoint::hit("compose::scripts");
     progress("Committing");
     let status = std::fs::read(root.join(DPKG_ADMINDIR).join("status"))
         .map_err(|source| Error::Io { what: "reading the new dpkg status".into(), source })?;
@@ -153,7 +159,25 @@ pub fn build(repo: &Repo, request: &BuildRequest<'_>, progress: &mut dyn FnMut(&
     let options = CommitOptions { subject: request.subject.clone(), metadata, ..Default::default() };
     let commit = write_commit(&tx, &tree, None, &options).map_err(Error::store("writing the commit"))?;
     tx.commit(&[]).map_err(Error::store("publishing the commit"))?;
+    failpoint::hit("compose::built");
     Ok(Built { commit, packages, assembly, scripts })
+}
+
+/// Build directories in the repository's `tmp/`.
+const BUILD_PREFIX: &str = "layer-build-";
+
+/// Removes build directories a killed build left. Builds run under the
+/// sysroot lock, so none is in use.
+fn reclaim_builds(repo: &Repo) -> Result<()> {
+    let tmp = repo.path().join("tmp");
+    let entries = std::fs::read_dir(&tmp).map_err(|source| Error::Io { what: "listing the repository's tmp".into(), source })?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        if entry.file_name().to_string_lossy().starts_with(BUILD_PREFIX) {
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|source| Error::Io { what: format!("removing `{}`", entry.path().display()), source })?;
+        }
+    }
+    Ok(())
 }
 
 fn commit_metadata(

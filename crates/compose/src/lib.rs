@@ -5,6 +5,7 @@
 pub mod assemble;
 pub mod build;
 pub mod error;
+pub mod failpoint;
 pub mod package_tree;
 pub mod packages;
 pub mod postprocess;

@@ -236,6 +236,55 @@ fn apply_modified(modified: BorrowedFd<'_>, new: BorrowedFd<'_>, path: &[u8]) ->
 }
 
 /// Carries the user's changes from the old deployment into the new `/etc`.
+/// User and group databases: when the user changed one, the entries the
+/// new image adds (system users and groups that packages create) are
+/// appended to the user's version, so they are not lost the way other
+/// files' image changes are. rpm-ostree solves the same problem with
+/// `nss-altfiles`; a line-level union keeps Debian's plain files working.
+const ACCOUNT_FILES: [&str; 4] = ["passwd", "group", "shadow", "gshadow"];
+
+/// Appends to `etc/NAME` the entries of `usr/etc/NAME` whose name (the
+/// first `:` field) it lacks, keeping the file's owner and mode.
+fn merge_accounts(usr_etc: BorrowedFd<'_>, etc: BorrowedFd<'_>, name: &str) -> Result<()> {
+    let (Ok(image), Ok(local)) = (fsutil::open_file(usr_etc, name), fsutil::open_file(etc, name)) else {
+        return Ok(());
+    };
+    let image = fsutil::read_to_end(&image).map_err(io_err("reading", format!("usr/etc/{name}")))?;
+    let st = rustix::fs::fstat(&local).map_err(io_err("reading", format!("etc/{name}")))?;
+    let mut text = fsutil::read_to_end(&local).map_err(io_err("reading", format!("etc/{name}")))?;
+    let entry_name = |line: &[u8]| line.split(|&b| b == b':').next().unwrap_or(b"").to_vec();
+    let known: std::collections::HashSet<Vec<u8>> = text.split(|&b| b == b'\n').map(entry_name).collect();
+    let extra: Vec<&[u8]> = image
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty() && !line.starts_with(b"#") && !known.contains(&entry_name(line)))
+        .collect();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    if !text.is_empty() && !text.ends_with(b"\n") {
+        text.push(b'\n');
+    }
+    for line in extra {
+        text.extend_from_slice(line);
+        text.push(b'\n');
+    }
+    let tmp = format!("{name}.layer-merge");
+    let _ = rustix::fs::unlinkat(etc, tmp.as_str(), AtFlags::empty());
+    let fd = rustix::fs::openat(
+        etc,
+        tmp.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io_err("creating", format!("etc/{tmp}")))?;
+    fsutil::write_all(fd.as_fd(), &text).map_err(io_err("writing", format!("etc/{tmp}")))?;
+    let xattrs = fsutil::fd_xattrs(local.as_fd()).map_err(io_err("reading xattrs of", format!("etc/{name}")))?;
+    fsutil::set_metadata(fd.as_fd(), st.st_uid, st.st_gid, st.st_mode & 0o7777, &xattrs, fsutil::Owner::Required)
+        .map_err(io_err("setting metadata of", format!("etc/{tmp}")))?;
+    rustix::fs::renameat(etc, tmp.as_str(), etc, name).map_err(io_err("replacing", format!("etc/{name}")))?;
+    Ok(())
+}
+
 pub fn merge(old_deployment: BorrowedFd<'_>, new_deployment: BorrowedFd<'_>) -> Result<MergeStats> {
     let (Ok(orig), Ok(modified)) =
         (fsutil::open_dir(old_deployment, "usr/etc"), fsutil::open_dir(old_deployment, "etc"))
@@ -250,6 +299,13 @@ pub fn merge(old_deployment: BorrowedFd<'_>, new_deployment: BorrowedFd<'_>) -> 
     }
     for path in d.modified.iter().chain(&d.added) {
         apply_modified(modified.as_fd(), new.as_fd(), path)?;
+    }
+    if let Ok(new_usr_etc) = fsutil::open_dir(new_deployment, "usr/etc") {
+        for name in ACCOUNT_FILES {
+            if d.modified.iter().any(|p| p.as_slice() == name.as_bytes()) {
+                merge_accounts(new_usr_etc.as_fd(), new.as_fd(), name)?;
+            }
+        }
     }
     Ok(MergeStats { modified: d.modified.len(), removed: d.removed.len(), added: d.added.len() })
 }

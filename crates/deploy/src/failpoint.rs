@@ -1,7 +1,4 @@
-//! Named crash points. With the `failpoints` feature, setting
-//! `FAILPOINTS=name=return` makes the process SIGKILL itself when it
-//! reaches `name`, which is how the crash tests stop a deploy at every
-//! step. Without the feature, `hit` compiles to nothing.
+//! The deploy's named crash points (see [`store::failpoint`]).
 
 /// Every failpoint, in the order a deploy reaches them.
 pub const ALL: &[&str] = &[
@@ -21,18 +18,8 @@ pub const ALL: &[&str] = &[
     "cleanup::prune",
 ];
 
-#[cfg(feature = "failpoints")]
+/// Reaches the failpoint `name` (see [`store::failpoint`]).
 pub fn hit(name: &'static str) {
-    use std::sync::Once;
-    static SETUP: Once = Once::new();
-    // The scenario reads FAILPOINTS once and must live as long as the process.
-    SETUP.call_once(|| std::mem::forget(fail::FailScenario::setup()));
     debug_assert!(ALL.contains(&name), "failpoint `{name}` is not listed in ALL");
-    if fail::eval(name, |_| ()).is_some() {
-        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
-    }
+    store::failpoint::hit(name);
 }
-
-#[cfg(not(feature = "failpoints"))]
-#[inline(always)]
-pub fn hit(_name: &'static str) {}

@@ -4,7 +4,7 @@ pub mod cli;
 mod compose_cmd;
 mod db_cmd;
 mod deploy_cmd;
-mod layering;
+pub mod layering;
 mod packages_cmd;
 mod pkg_cmd;
 mod repo_cmd;

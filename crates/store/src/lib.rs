@@ -9,6 +9,7 @@ pub mod checkout;
 pub mod commit;
 pub mod diff;
 pub mod error;
+pub mod failpoint;
 pub mod fsck;
 pub mod fsutil;
 pub mod gvariant;

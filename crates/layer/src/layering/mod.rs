@@ -26,6 +26,11 @@ use crate::cli::UserError;
 use crate::db_cmd::{package_diff, print_diff};
 use crate::request::Request;
 
+/// The install's named crash points before the build (see
+/// [`store::failpoint`]); the build's are `compose::failpoint::ALL`, then
+/// the deploy's.
+pub const FAILPOINTS: &[&str] = &["layer::resolved", "layer::fetched", "layer::imported"];
+
 /// The exit code for "nothing changed", with `--unchanged-exit-77`.
 pub const EXIT_UNCHANGED: i32 = 77;
 
@@ -218,7 +223,17 @@ fn build_layered(
         allow_base_conflicts: opts.force_replace,
         ..Default::default()
     };
-    let plan = universe.resolve(&requests, &options)?;
+    let plan = universe.resolve(&requests, &options).map_err(|e| match e {
+        // The resolver's hint names its own option; the user's is a flag.
+        pkgdb::resolve::ResolveError::Unsatisfiable { problems, base_conflict: true } => {
+            let text = pkgdb::resolve::ResolveError::Unsatisfiable { problems, base_conflict: false }.to_string();
+            anyhow::Error::new(UserError(format!(
+                "{text}\nhint: layering cannot remove or upgrade a base package; pass `--force-replace` to install \
+                 beside it anyway, at your own risk"
+            )))
+        }
+        e => e.into(),
+    })?;
     if !opts.allow_inactive {
         if let Some(name) = plan.satisfied_by_base.iter().find(|n| opts.newly_requested.contains(n)) {
             anyhow::bail!(UserError(format!(
@@ -250,6 +265,7 @@ fn build_layered(
         return Ok(None);
     }
     require_confirmation(opts)?;
+    store::failpoint::hit("layer::resolved");
     let script_timeout = script_timeout()?;
 
     let wanted: Vec<WantedFile> = plan
@@ -268,6 +284,7 @@ fn build_layered(
     if fetched.summary.downloaded > 0 {
         eprintln!("Fetched {} packages ({} bytes)", fetched.summary.downloaded, fetched.summary.bytes);
     }
+    store::failpoint::hit("layer::fetched");
     if opts.download_only {
         eprintln!("Downloaded; nothing deployed (--download-only)");
         return Ok(None);
@@ -278,6 +295,7 @@ fn build_layered(
         fetched.paths.iter().zip(&hex).map(|(path, sha256)| PackageFile { path, sha256 }).collect();
     eprintln!("Importing {} packages", files.len());
     let imported = package_tree::import_debs(repo, &files)?;
+    store::failpoint::hit("layer::imported");
     let mut by_name: std::collections::HashMap<String, PackageTree> =
         imported.into_iter().chain(local_trees).map(|t| (t.name().to_owned(), t)).collect();
     let ordered: Vec<PackageTree> = plan.configure_order.iter().filter_map(|name| by_name.remove(name)).collect();
