@@ -1,26 +1,29 @@
 //! `layer compose ...`: making base images. `import` commits a root
-//! filesystem in image form.
+//! filesystem (a directory, a tarball or an OCI image layout) in image form.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use compose::import::{ImportError, ImportOptions, Source};
 use fn_error_context::context;
 use serde_json::json;
 use store::Repo;
 
 #[derive(Debug, Subcommand)]
 pub enum ComposeCommand {
-    /// Commit a root filesystem directory (such as `mmdebstrap` makes) as a
-    /// base image: /etc moves to /usr/etc, the package database into /usr,
-    /// /var content into tmpfiles.d entries.
+    /// Commit a root filesystem as a base image: /etc moves to /usr/etc, the
+    /// package database into /usr, /var content into tmpfiles.d entries.
     Import(ImportOpts),
 }
 
 #[derive(Debug, Args)]
 pub struct ImportOpts {
-    /// The root directory to import.
-    source: PathBuf,
+    /// What to import: a root directory (such as `mmdebstrap` makes); a
+    /// tarball of one (`.tar`, `.tar.gz`, `.tar.zst`, `.tar.xz`); or
+    /// `oci:LAYOUT_DIR[:TAG]`, an image of an OCI image layout, whose layers
+    /// apply in order.
+    source: String,
     /// The repository to commit into.
     #[arg(long, value_name = "PATH")]
     repo: PathBuf,
@@ -32,6 +35,10 @@ pub struct ImportOpts {
     version: Option<String>,
     #[arg(long, short = 's')]
     subject: Option<String>,
+    /// Commit the root as the source has it, not in image form (for
+    /// inspecting or comparing a source; such a commit does not deploy).
+    #[arg(long)]
+    no_postprocess: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -43,11 +50,16 @@ pub fn run(cmd: &ComposeCommand) -> anyhow::Result<i32> {
     }
 }
 
-#[context("Importing `{}` into `{}`", opts.source.display(), opts.repo.display())]
+#[context("Importing `{}` into `{}`", opts.source, opts.repo.display())]
 fn import(opts: &ImportOpts) -> anyhow::Result<i32> {
+    let source = Source::parse(&opts.source).map_err(import_error)?;
     let repo = Repo::open(&opts.repo)?;
-    let options = compose::rootfs::ImportOptions { subject: opts.subject.clone(), version: opts.version.clone() };
-    let imported = compose::rootfs::import_rootfs(&repo, &opts.source, &opts.reference, &options)?;
+    let options = ImportOptions {
+        subject: opts.subject.clone(),
+        version: opts.version.clone(),
+        postprocess: !opts.no_postprocess,
+    };
+    let imported = compose::import::import(&repo, &source, &opts.reference, &options).map_err(import_error)?;
     let mut out = std::io::stdout().lock();
     if opts.json {
         let value = json!({
@@ -58,11 +70,18 @@ fn import(opts: &ImportOpts) -> anyhow::Result<i32> {
             "kernels": imported.report.kernels,
             "tmpfiles": imported.report.tmpfiles,
             "factory_files": imported.report.factory_files,
+            "skipped": imported.skipped,
+            "manifest": imported.manifest,
         });
         writeln!(out, "{value}")?;
         return Ok(0);
     }
     writeln!(out, "{}", imported.commit)?;
+    for skipped in &imported.skipped {
+        eprintln!(
+            "note: left out `{skipped}`: device nodes and FIFOs cannot be committed; at boot, /dev provides them"
+        );
+    }
     eprintln!(
         "Imported {} packages on `{}`; {} /var entries became tmpfiles.d lines ({} files kept in /usr/share/factory/var)",
         imported.packages.len(),
@@ -70,8 +89,27 @@ fn import(opts: &ImportOpts) -> anyhow::Result<i32> {
         imported.report.tmpfiles.len(),
         imported.report.factory_files.len()
     );
-    if imported.report.kernels.is_empty() {
+    if opts.no_postprocess {
+        eprintln!("note: committed as the source has it (--no-postprocess); it does not deploy");
+    } else if imported.report.kernels.is_empty() {
         eprintln!("note: the image has no kernel; it deploys, but boots only with a kernel from elsewhere");
     }
     Ok(0)
+}
+
+/// Everything wrong with the source is the user's to fix (exit 1); the
+/// store's and the machine's failures keep their own classification.
+fn import_error(error: ImportError) -> anyhow::Error {
+    match error {
+        ImportError::Compose(inner) => inner.into(),
+        error => {
+            let mut text = error.to_string();
+            let mut cause = std::error::Error::source(&error);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            crate::cli::UserError(text).into()
+        }
+    }
 }
