@@ -122,3 +122,72 @@ impl AptRepo {
         .ok();
     }
 }
+
+/// A package a test makes up: `build_deb` writes it with `dpkg-deb`.
+#[derive(Debug, Clone, Default)]
+pub struct Deb<'a> {
+    pub name: &'a str,
+    /// Extra control fields, one `Field: value` a line (`Conflicts: dpkg`).
+    pub fields: &'a str,
+    /// Control-archive members: (`postinst`, script text). Scripts are made
+    /// executable; anything else (`triggers`, `conffiles`) is a plain file.
+    pub control: &'a [(&'a str, &'a str)],
+    /// Payload entries, relative to `/`: a name ending in `/` is a
+    /// directory, a content starting with `->` a symlink to the rest,
+    /// anything else a regular file (mode 0755 if the content starts with
+    /// `#!`, else 0644) with that content.
+    pub files: &'a [(&'a str, &'a str)],
+}
+
+/// Builds `deb` (version 1.0, amd64, owned by root) into `dir` with
+/// `dpkg-deb --build --root-owner-group` and returns the file's path.
+pub fn build_deb(dir: &Path, deb: &Deb<'_>) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let tree = dir.join(format!("{}.tree", deb.name));
+    let _ = std::fs::remove_dir_all(&tree);
+    std::fs::create_dir_all(tree.join("DEBIAN")).expect("package tree");
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    mode(&tree, 0o755);
+    mode(&tree.join("DEBIAN"), 0o755);
+    let fields = deb.fields.trim_end();
+    let control = format!(
+        "Package: {}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: layer tests <test@example.invalid>\n\
+         {fields}{}Description: a package made up by a test\n",
+        deb.name,
+        if fields.is_empty() { "" } else { "\n" }
+    );
+    std::fs::write(tree.join("DEBIAN/control"), control).expect("control");
+    for (name, text) in deb.control {
+        let path = tree.join("DEBIAN").join(name);
+        std::fs::write(&path, text).expect("control member");
+        let script = ["preinst", "postinst", "prerm", "postrm", "config"].contains(name);
+        mode(&path, if script { 0o755 } else { 0o644 });
+    }
+    for (name, content) in deb.files {
+        let path = tree.join(name.trim_end_matches('/'));
+        let parent = path.parent().expect("parent");
+        std::fs::create_dir_all(parent).expect("payload directory");
+        if name.ends_with('/') {
+            std::fs::create_dir_all(&path).expect("payload directory");
+        } else if let Some(target) = content.strip_prefix("->") {
+            std::os::unix::fs::symlink(target, &path).expect("payload symlink");
+        } else {
+            std::fs::write(&path, content).expect("payload file");
+            mode(&path, if content.starts_with("#!") { 0o755 } else { 0o644 });
+        }
+    }
+    // Directories dpkg-deb made for the entries above: 0755, whatever the umask.
+    sh(&format!("find '{}' -type d -exec chmod 0755 {{}} +", tree.display())).ok();
+    let out = dir.join(format!("{}_1.0_amd64.deb", deb.name));
+    let status = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-Zgzip", "--build"])
+        .arg(&tree)
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run dpkg-deb");
+    assert!(status.success(), "dpkg-deb --build {} failed", deb.name);
+    out
+}

@@ -62,6 +62,10 @@ pub struct Assembly<'a, 't> {
     links: SymlinkCache,
     /// Canonical paths of files placed by layered packages, and by whom.
     owners: HashMap<String, String>,
+    /// `/var` paths (`var/...`) of the packages' tmpfiles.d entries, and by
+    /// whom; and those that are symlinks.
+    state_paths: HashMap<String, String>,
+    state_links: HashMap<String, String>,
     report: AssemblyReport,
     options: AssembleOptions,
     plain_dir: Checksum,
@@ -110,6 +114,8 @@ impl<'a, 't> Assembly<'a, 't> {
             tree,
             links: SymlinkCache::default(),
             owners: HashMap::new(),
+            state_paths: HashMap::new(),
+            state_links: HashMap::new(),
             report: AssemblyReport::default(),
             options,
             plain_dir,
@@ -152,19 +158,31 @@ impl<'a, 't> Assembly<'a, 't> {
                 Place::Tree(_) if package_path == "opt" => {
                     // `/opt` itself is the base's (a link into `/var`); each
                     // `/opt/X` lives in `/usr/lib/opt/X`, linked from there.
-                    for name in sub.dirs.keys().chain(sub.files.keys()) {
-                        self.report.tmpfiles.push(format!("L /var/opt/{name} - - - - /usr/lib/opt/{name}"));
+                    let names: Vec<String> = sub.dirs.keys().chain(sub.files.keys()).cloned().collect();
+                    for entry in names {
+                        let target = format!("/usr/lib/opt/{entry}");
+                        self.state_entry(&name, &format!("var/opt/{entry}"), Some(&target), |var| {
+                            format!("L /{var} - - - - {target}")
+                        })?;
                     }
                 }
                 Place::Tree(dest) => {
                     let meta = sub.meta.unwrap_or(self.plain_dir);
-                    resolve_dir(self.tx, &mut self.tree, &mut self.links, &dest, Some(meta), &package_path)?;
+                    resolve_dir(self.tx, &mut self.tree, &mut self.links, &dest, Some(meta), &package_path).map_err(
+                        |e| match e {
+                            // A file of the tree on the way: name the package.
+                            Error::NotADirectory { .. } => {
+                                Error::DirectoryOverFile { path: format!("/{package_path}"), package: name.clone() }
+                            }
+                            e => e,
+                        },
+                    )?;
                 }
                 Place::State(var) => {
                     let meta = sub.meta.map(|m| self.tx.read_dirmeta(&m)).transpose();
                     let meta = meta.map_err(Error::store("reading a package directory"))?;
                     let (mode, uid, gid) = meta.map_or((0o755, 0, 0), |m| (m.mode & 0o7777, m.uid, m.gid));
-                    self.report.tmpfiles.push(format!("d /{var} {mode:04o} {uid} {gid} -"));
+                    self.state_entry(&name, &var, None, |var| format!("d /{var} {mode:04o} {uid} {gid} -"))?;
                 }
                 Place::Dropped => {
                     self.report.dropped.push(format!("{name}: /{package_path}"));
@@ -179,12 +197,53 @@ impl<'a, 't> Assembly<'a, 't> {
     fn state_file(&mut self, package: &str, var: &str, checksum: Checksum) -> Result<()> {
         let meta = self.tx.read_file_meta(&checksum).map_err(Error::store("reading a package file"))?;
         if meta.is_symlink() {
-            self.report.tmpfiles.push(format!("L /{var} - - - - {}", meta.symlink_target));
-            return Ok(());
+            let target = &meta.symlink_target;
+            return self.state_entry(package, var, Some(target), |var| format!("L /{var} - - - - {target}"));
         }
         let factory = format!("{FACTORY}/{}", var.strip_prefix("var/").unwrap_or(var));
-        self.put_file(package, &factory, checksum)?;
-        self.report.tmpfiles.push(format!("C /{var} - - - - /{factory}"));
+        self.state_entry(package, var, None, |var| format!("C /{var} - - - - /{factory}"))?;
+        self.put_file(package, &factory, checksum)
+    }
+
+    /// Records the `/var` entry `var` of `package` (a symlink to `target`,
+    /// or else a directory or file) as the tmpfiles.d line `line` makes.
+    /// The line must read back as the package shipped it, and no entry may
+    /// lie beneath another package's `/var` symlink: tmpfiles would follow
+    /// it, perhaps out of `/var`.
+    fn state_entry(
+        &mut self,
+        package: &str,
+        var: &str,
+        target: Option<&str>,
+        line: impl FnOnce(&str) -> String,
+    ) -> Result<()> {
+        let error =
+            |reason: String| Error::StatePath { path: format!("/{var}"), package: format!("`{package}`"), reason };
+        if let Some(problem) = tmpfiles_word_problem(var) {
+            return Err(error(format!("its name {problem}")));
+        }
+        if let Some(problem) = target.and_then(tmpfiles_word_problem) {
+            let target = target.unwrap_or_default().escape_debug().to_string();
+            return Err(error(format!("its symlink target `{target}` {problem}")));
+        }
+        let mut prefix = var;
+        while let Some((parent, _)) = prefix.rsplit_once('/') {
+            if let Some(owner) = self.state_links.get(parent).filter(|owner| *owner != package) {
+                return Err(error(format!("it lies beneath `/{parent}`, a symlink of `{owner}`")));
+            }
+            prefix = parent;
+        }
+        if target.is_some() {
+            let beneath = format!("{var}/");
+            if let Some((path, owner)) =
+                self.state_paths.iter().find(|(path, owner)| path.starts_with(&beneath) && *owner != package)
+            {
+                return Err(error(format!("it is a symlink, and `/{path}` of `{owner}` lies beneath it")));
+            }
+            self.state_links.insert(var.to_owned(), package.to_owned());
+        }
+        self.state_paths.insert(var.to_owned(), package.to_owned());
+        self.report.tmpfiles.push(line(var));
         Ok(())
     }
 
@@ -277,6 +336,22 @@ impl<'a, 't> Assembly<'a, 't> {
             self.put_own_file(TMPFILES_CONF, 0o644, text.as_bytes())?;
         }
         Ok((self.tree, self.report))
+    }
+}
+
+/// Why `word` cannot be one field of a tmpfiles.d line, if it cannot:
+/// tmpfiles.d splits lines on whitespace, unquotes, unescapes `\` and
+/// expands `%` specifiers, so such a path or symlink target would be read
+/// as something else (or as more lines).
+pub(crate) fn tmpfiles_word_problem(word: &str) -> Option<&'static str> {
+    if word.is_empty() {
+        Some("is empty")
+    } else if word.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("has a space, a line break or a control character, which tmpfiles.d cannot hold")
+    } else if word.contains(['"', '\'', '\\', '%']) {
+        Some("has a quote, `\\` or `%`, which tmpfiles.d would read otherwise")
+    } else {
+        None
     }
 }
 

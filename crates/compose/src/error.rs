@@ -42,6 +42,13 @@ pub enum Error {
         #[source]
         source: crate::sandbox::SandboxError,
     },
+    /// A `/var` entry that cannot become a `tmpfiles.d` line as it is.
+    #[error("`{path}` of {package} cannot be kept under /var: {reason}")]
+    StatePath { path: String, package: String, reason: String },
+    /// A script ran to success but took away what the system, and the
+    /// rest of the build, cannot do without.
+    #[error("`{script}` of `{package}` removed `{path}`, which the system cannot do without")]
+    ScriptRemovedEssential { package: String, script: String, path: String },
     #[error("{what}")]
     Sandbox {
         what: &'static str,

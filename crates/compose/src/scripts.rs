@@ -23,6 +23,7 @@ use crate::package_tree::PackageTree;
 use crate::packages::DPKG_ADMINDIR;
 use crate::postprocess::FACTORY;
 use crate::sandbox::{Change, ChangeKind, EntryKind, Sandbox, SandboxConfig, Script, prefixed_stderr};
+use crate::triggers;
 
 /// The `tmpfiles.d` file for `/var` content the scripts made.
 pub const TMPFILES_CONF: &str = "usr/lib/tmpfiles.d/layer-scripts.conf";
@@ -48,6 +49,9 @@ pub struct ScriptReport {
     pub tmpfiles: Vec<String>,
     /// Paths the scripts changed, as the sandbox reported them.
     pub changed: usize,
+    /// Scripts activated triggers with `dpkg-trigger`; they were processed
+    /// and `triggers/Unincorp` is emptied.
+    pub unincorporated: bool,
 }
 
 pub(crate) struct Scripts<'a> {
@@ -81,6 +85,12 @@ impl Scripts<'_> {
         std::fs::rename(root.join("etc"), root.join("usr/etc")).map_err(io("moving /etc back to /usr/etc"))?;
         let (mut report, changes) = result?;
         report.tmpfiles = var_policy(root, &changes)?;
+        if report.unincorporated {
+            let path = root.join(DPKG_ADMINDIR).join("triggers/Unincorp");
+            let fresh = path.with_extension("layer-new");
+            std::fs::write(&fresh, b"").map_err(io("emptying dpkg's triggers/Unincorp"))?;
+            std::fs::rename(&fresh, &path).map_err(io("emptying dpkg's triggers/Unincorp"))?;
+        }
         if !report.tmpfiles.is_empty() {
             let mut text = String::from("# Written by `layer`: the /var content maintainer scripts made.\n");
             for line in &report.tmpfiles {
@@ -127,10 +137,23 @@ impl Scripts<'_> {
                     .run_with_output(&script, &mut prefixed_stderr(format!("{name}: ")))
                     .and_then(|o| o.require_success())
                     .map_err(|source| script_error(package, source))?;
+                self.check_essentials(&sandbox, &package.display(), &name)?;
                 report.ran.push(format!("{name} {}", args[0]));
             }
         }
-        for (interested, names) in &self.triggers {
+        // Triggers the scripts activated themselves (`dpkg-trigger`), as dpkg
+        // leaves them in `triggers/Unincorp`: read through the overlay's upper
+        // dir, where the scripts' writes are.
+        let unincorp = format!("{DPKG_ADMINDIR}/triggers/Unincorp");
+        let written = std::fs::read(sandbox.upper_dir().join(&unincorp)).ok();
+        let mut triggers = self.triggers.clone();
+        if let Some(text) = written.filter(|t| !t.is_empty()) {
+            for (package, names) in triggers::pending(&text, &self.root.join(DPKG_ADMINDIR).join("info"))? {
+                triggers.entry(package).or_default().extend(names);
+            }
+            report.unincorporated = true;
+        }
+        for (interested, names) in &triggers {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let program = format!("/var/lib/dpkg/info/{interested}.postinst");
             if !self.root.join(DPKG_ADMINDIR).join(format!("info/{interested}.postinst")).is_file() {
@@ -146,17 +169,43 @@ impl Scripts<'_> {
                 .run_with_output(&script, &mut prefixed_stderr(format!("{interested}.postinst: ")))
                 .and_then(|o| o.require_success())
                 .map_err(|source| Error::Script { package: interested.clone(), source })?;
+            self.check_essentials(&sandbox, interested, &format!("{interested}.postinst triggered"))?;
             report.triggers.push(format!("{interested}: {}", names.join(" ")));
         }
         let upper = sandbox.finish().map_err(sandbox_error("stopping the script sandbox"))?;
         let changes = upper.apply().map_err(sandbox_error("applying the scripts' changes"))?;
         report.changed = changes.len();
-        for change in changes.iter().filter(|c| c.kind == ChangeKind::Removed && c.entry != EntryKind::Directory) {
-            if change.path.starts_with("/usr") || change.path.starts_with("/etc") {
-                progress(&format!("note: a script removed {}", change.path.display()));
-            }
+        let removed: Vec<&Change> = changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Removed && c.entry != EntryKind::Directory)
+            .filter(|c| c.path.starts_with("/usr") || c.path.starts_with("/etc"))
+            .collect();
+        for change in removed.iter().take(MAX_REMOVED_NOTES) {
+            progress(&format!("note: a script removed {}", change.path.display()));
+        }
+        if removed.len() > MAX_REMOVED_NOTES {
+            progress(&format!("note: ... and {} more files", removed.len() - MAX_REMOVED_NOTES));
         }
         Ok((report, changes))
+    }
+
+    /// Fails if the script `script` of `package` that just ran removed
+    /// one of the [`ESSENTIAL`] paths the tree had (seen in the sandbox's
+    /// upper dir: a whiteout, or a file or opaque directory in place of a
+    /// parent). A script may break much of a system, as on a real one;
+    /// without these the build itself cannot finish or record the result.
+    fn check_essentials(&self, sandbox: &Sandbox, package: &str, script: &str) -> Result<()> {
+        let upper = sandbox.upper_dir();
+        for path in ESSENTIAL.iter().filter(|p| self.root.join(p).symlink_metadata().is_ok()) {
+            if removed_in_upper(&upper, path) {
+                return Err(Error::ScriptRemovedEssential {
+                    package: package.to_owned(),
+                    script: script.to_owned(),
+                    path: format!("/{path}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn script(&self, package: &PackageTree, phase: &str) -> Script {
@@ -170,6 +219,41 @@ impl Scripts<'_> {
             .envs(environment(name, &package.control.architecture, phase))
             .timeout(self.request.script_timeout)
     }
+}
+
+/// Paths of the tree (as scripts see it, `/etc` in place) that no script
+/// may take away: the configuration, and the package database the build
+/// records the packages in afterwards.
+const ESSENTIAL: [&str; 2] = ["etc", "usr/lib/sysimage/dpkg/status"];
+
+/// How many removed files are named one by one.
+const MAX_REMOVED_NOTES: usize = 20;
+
+/// True if the overlay's upper dir hides `path` of the lower tree: a
+/// whiteout on it or on a parent, a parent replaced by a non-directory, or
+/// an opaque parent directory that does not have it.
+fn removed_in_upper(upper: &Path, path: &str) -> bool {
+    let mut dir = upper.to_path_buf();
+    let mut parent_opaque = false;
+    for part in path.split('/') {
+        dir.push(part);
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            // Not in the upper dir: the lower tree's shows, unless hidden.
+            return parent_opaque;
+        };
+        let file_type = meta.file_type();
+        if std::os::unix::fs::FileTypeExt::is_char_device(&file_type) && meta.rdev() == 0 {
+            return true;
+        }
+        if !file_type.is_dir() {
+            // A file where a parent was, or the entry itself (still there).
+            return dir.as_path() != upper.join(path);
+        }
+        let mut value = [0u8; 8];
+        parent_opaque =
+            rustix::fs::lgetxattr(&dir, "trusted.overlay.opaque", &mut value).is_ok_and(|n| &value[..n] == b"y");
+    }
+    false
 }
 
 fn sandbox_error(what: &'static str) -> impl FnOnce(crate::sandbox::SandboxError) -> Error {
@@ -212,10 +296,27 @@ fn var_policy(root: &Path, changes: &[Change]) -> Result<Vec<String>> {
         }
         let path = root.join(relative);
         let shown = relative.display().to_string();
+        let unfit = |reason: String| Error::StatePath {
+            path: format!("/{}", shown.escape_debug()),
+            package: "a maintainer script".into(),
+            reason,
+        };
+        if relative.to_str().is_none() {
+            return Err(unfit("its name is not UTF-8, which tmpfiles.d cannot hold".into()));
+        }
+        if let Some(problem) = crate::assemble::tmpfiles_word_problem(&shown) {
+            return Err(unfit(format!("its name {problem}")));
+        }
         match change.entry {
             EntryKind::Symlink => {
                 let target = std::fs::read_link(&path).map_err(io(format!("reading `{}`", path.display())))?;
-                lines.push(format!("L /{shown} - - - - {}", target.display()));
+                let Some(target) = target.to_str() else {
+                    return Err(unfit("its symlink target is not UTF-8, which tmpfiles.d cannot hold".into()));
+                };
+                if let Some(problem) = crate::assemble::tmpfiles_word_problem(target) {
+                    return Err(unfit(format!("its symlink target `{}` {problem}", target.escape_debug())));
+                }
+                lines.push(format!("L /{shown} - - - - {target}"));
             }
             EntryKind::Directory => {
                 let meta = std::fs::symlink_metadata(&path).map_err(io(format!("reading `{}`", path.display())))?;

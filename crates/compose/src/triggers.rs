@@ -96,6 +96,22 @@ fn interest_files(info: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
+/// Triggers that scripts activated with `dpkg-trigger`, from dpkg's
+/// `triggers/Unincorp` (`NAME ACTIVATING-PACKAGE...` per line), by
+/// interested package, with the interests recorded in the admindir at
+/// `info`.
+pub fn pending(unincorp: &[u8], info: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let interests = interests_of(interest_files(info)?);
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(unincorp).lines() {
+        let Some(name) = line.split_whitespace().next() else { continue };
+        for package in interests.get(name).into_iter().flatten() {
+            out.entry(package.clone()).or_default().insert(name.to_owned());
+        }
+    }
+    Ok(out)
+}
+
 /// The triggers the new `packages` activate, by interested package, with
 /// the interests recorded in the admindir at `info`.
 pub fn activated(info: &Path, packages: &[PackageTree]) -> Result<BTreeMap<String, BTreeSet<String>>> {

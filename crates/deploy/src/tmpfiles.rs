@@ -8,9 +8,9 @@
 //! left to systemd-tmpfiles at boot. Owners may be names or numbers.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{AtFlags, Mode};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 use store::fsutil;
 
 use crate::error::{Result, io_err};
@@ -88,6 +88,22 @@ fn ids(root: BorrowedFd<'_>, file: &str) -> HashMap<String, u32> {
     HashMap::new()
 }
 
+/// The directory `parents` (`a/b`) beneath `var`, created as plain
+/// root-owned directories where missing, opened one component at a time
+/// without following symlinks; `None` if a component is a symlink or not
+/// a directory.
+fn parent_beneath(var: BorrowedFd<'_>, parents: &str) -> Result<Option<OwnedFd>> {
+    let mut dir = fsutil::open_dir(var, ".").map_err(io_err("opening", "/var"))?;
+    for part in parents.split('/').filter(|p| !p.is_empty()) {
+        fsutil::ensure_dir(&dir, part, 0o755).map_err(io_err("creating", format!("/var/{parents}")))?;
+        match fsutil::open_dir(&dir, part) {
+            Ok(next) => dir = next,
+            Err(_) => return Ok(None),
+        }
+    }
+    Ok(Some(dir))
+}
+
 /// Applies the deployment's tmpfiles.d entries to `var`, creating only
 /// what is missing. Returns how many paths were created.
 pub fn apply(deployment: BorrowedFd<'_>, var: BorrowedFd<'_>) -> Result<usize> {
@@ -110,24 +126,22 @@ pub fn apply(deployment: BorrowedFd<'_>, var: BorrowedFd<'_>) -> Result<usize> {
             let path = match &action {
                 Action::Dir { path, .. } | Action::Symlink { path, .. } | Action::Copy { path, .. } => path.clone(),
             };
-            if rustix::fs::statat(var, path.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+            // Walk to the parent one component at a time, never following a
+            // symlink: an entry beneath a symlink (a package's own, or one
+            // pointing out of /var) is skipped, so nothing is written outside.
+            let (parents, name) = match path.rsplit_once('/') {
+                Some((parents, name)) => (parents, name),
+                None => ("", path.as_str()),
+            };
+            let Some(parent) = parent_beneath(var, parents)? else { continue };
+            if rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
                 continue;
-            }
-            // Parents first, as plain root-owned directories.
-            let mut parent = String::new();
-            for part in path.split('/').collect::<Vec<_>>().split_last().map(|(_, p)| p.to_vec()).unwrap_or_default() {
-                if !parent.is_empty() {
-                    parent.push('/');
-                }
-                parent.push_str(part);
-                fsutil::ensure_dir(var, parent.as_str(), 0o755)
-                    .map_err(io_err("creating", format!("/var/{parent}")))?;
             }
             match action {
                 Action::Dir { mode, user, group, .. } => {
-                    rustix::fs::mkdirat(var, path.as_str(), Mode::from_raw_mode(0o700))
+                    rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
                         .map_err(io_err("creating", format!("/var/{path}")))?;
-                    let fd = fsutil::open_dir(var, path.as_str()).map_err(io_err("opening", format!("/var/{path}")))?;
+                    let fd = fsutil::open_dir(&parent, name).map_err(io_err("opening", format!("/var/{path}")))?;
                     let uid = users.get(&user).copied().or_else(|| user.parse().ok()).unwrap_or(0);
                     let gid = groups.get(&group).copied().or_else(|| group.parse().ok()).unwrap_or(0);
                     rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
@@ -136,14 +150,31 @@ pub fn apply(deployment: BorrowedFd<'_>, var: BorrowedFd<'_>) -> Result<usize> {
                         .map_err(io_err("setting mode of", format!("/var/{path}")))?;
                 }
                 Action::Symlink { target, .. } => {
-                    rustix::fs::symlinkat(target.as_str(), var, path.as_str())
+                    rustix::fs::symlinkat(target.as_str(), &parent, name)
                         .map_err(io_err("creating", format!("/var/{path}")))?;
                 }
                 Action::Copy { source, .. } => {
-                    if rustix::fs::statat(deployment, source.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_err() {
+                    // The source is read inside the deployment, as if it were `/`.
+                    let (source_dir, source_name) = source.rsplit_once('/').unwrap_or((".", source.as_str()));
+                    let Ok(source_parent) = rustix::fs::openat2(
+                        deployment,
+                        source_dir,
+                        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+                    ) else {
+                        continue;
+                    };
+                    let Ok(source_parent) = fsutil::open_dir(&source_parent, ".") else { continue };
+                    if rustix::fs::statat(&source_parent, source_name, AtFlags::SYMLINK_NOFOLLOW).is_err() {
                         continue;
                     }
-                    crate::etc::copy_path(deployment, source.as_bytes(), var, path.as_bytes())?;
+                    crate::etc::copy_path(
+                        source_parent.as_fd(),
+                        source_name.as_bytes(),
+                        parent.as_fd(),
+                        name.as_bytes(),
+                    )?;
                 }
             }
             created += 1;
