@@ -15,3 +15,4 @@ pub mod fetch;
 pub mod http;
 pub mod resolve;
 pub mod rpm;
+pub mod rpmmd;
