@@ -2,11 +2,11 @@
 
 use std::collections::HashSet;
 
-use rustix::fs::AtFlags;
+use rustix::fs::{AtFlags, Mode};
 
 use crate::error::{Result, io_err};
-use crate::objects::{Checksum, ObjectType};
-use crate::repo::Repo;
+use crate::objects::{Checksum, ObjectType, S_IFMT, S_IFREG};
+use crate::repo::{Repo, RepoMode};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PruneOptions {
@@ -21,6 +21,26 @@ pub struct PruneStats {
     pub reachable: usize,
     pub deleted: usize,
     pub freed_bytes: u64,
+}
+
+/// Clears setuid and setgid bits and file capabilities on an object
+/// before it is unlinked (SECURITY.md 39): another hardlink to the same
+/// inode (a deployment directory someone kept, a link made while the file
+/// was reachable) must not keep a privileged binary alive after the store
+/// let go of it.
+fn disarm(repo: &Repo, rel: &str) -> Result<()> {
+    let Ok(st) = rustix::fs::statat(&repo.objects, rel, AtFlags::SYMLINK_NOFOLLOW) else { return Ok(()) };
+    if st.st_mode & S_IFMT != S_IFREG {
+        return Ok(());
+    }
+    let fd = crate::fsutil::open_file(&repo.objects, rel).map_err(io_err("opening object", rel))?;
+    if st.st_mode & 0o6000 != 0 {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(st.st_mode & 0o1777)).map_err(io_err("disarming object", rel))?;
+    }
+    match rustix::fs::fremovexattr(&fd, "security.capability") {
+        Ok(()) | Err(rustix::io::Errno::NODATA) | Err(rustix::io::Errno::NOTSUP) => Ok(()),
+        Err(e) => Err(io_err("disarming object", rel)(e)),
+    }
 }
 
 impl Repo {
@@ -70,10 +90,51 @@ impl Repo {
             }
             stats.deleted += 1;
             if !opts.dry_run {
+                if kind == ObjectType::File && self.mode == RepoMode::Bare {
+                    disarm(self, &rel)?;
+                }
                 rustix::fs::unlinkat(&self.objects, rel.as_str(), AtFlags::empty())
                     .map_err(io_err("deleting object", &rel))?;
             }
         }
         Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::commit::CommitOptions;
+
+    /// SECURITY.md 39: a hardlink kept to a pruned setuid object loses the
+    /// bit and its capability.
+    #[test]
+    fn pruned_setuid_objects_are_disarmed() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repo::init(&dir.path().join("repo"), RepoMode::Bare).expect("repo");
+        let tree = dir.path().join("tree");
+        std::fs::create_dir(&tree).expect("tree");
+        let tool = tree.join("tool");
+        std::fs::write(&tool, b"#!/bin/sh\n").expect("tool");
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o4755)).expect("setuid");
+        let _ = std::process::Command::new("setcap").arg("cap_net_raw+ep").arg(&tool).status();
+        let (commit, _) = repo.commit_directory("x", &tree, &CommitOptions::default()).expect("commit");
+        let object = repo.list_objects(Some(ObjectType::File)).expect("objects")[0].1;
+        let kept = dir.path().join("kept");
+        std::fs::hard_link(repo.path().join("objects").join(repo.object_relpath(ObjectType::File, &object)), &kept)
+            .expect("a link someone kept");
+        assert_eq!(std::fs::metadata(&kept).expect("kept").permissions().mode() & 0o7777, 0o4755);
+        repo.refs().set("x", None).expect("delete the ref");
+        let _ = commit;
+        repo.prune(&PruneOptions::default()).expect("prune");
+        assert_eq!(std::fs::metadata(&kept).expect("kept").permissions().mode() & 0o7777, 0o755);
+        let fd = crate::fsutil::open_file(rustix::fs::CWD, kept.as_path()).expect("open");
+        let mut buf = [0u8; 64];
+        assert!(rustix::fs::fgetxattr(&fd, "security.capability", &mut buf).is_err(), "capability stripped");
     }
 }
