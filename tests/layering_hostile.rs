@@ -750,3 +750,38 @@ fn shadow_files_keep_their_mode_and_local_etc_edits_survive() {
     // users are there.
     assert!(inside.contains("\nlocaluser\nlayerd\nlayerd2\n/etc/shadow:1\n/etc/gshadow:1\n"), "{inside}");
 }
+
+// ---------------------------------------------------------------------------
+// 8: on a merged-/usr base, package paths resolve inside the tree.
+
+#[test]
+fn merged_usr_paths_resolve_inside_the_tree() {
+    let machine = Machine::new(
+        &[Deb {
+            name: "old-layout",
+            files: &[
+                ("bin/old-layout", "#!/bin/sh\necho old-layout runs\n"),
+                ("lib/old-layout/data", "data\n"),
+                ("sbin/old-layout-admin", "#!/bin/sh\necho admin\n"),
+            ],
+            ..Deb::default()
+        }],
+        &[],
+    );
+    machine.install(&["old-layout"], &[]).ok();
+    // The base's links stay links, and the files land behind them.
+    let listing = machine.ostree(&["ls", &machine.default_commit(), "/bin", "/lib", "/sbin", "/usr/bin/old-layout"]);
+    assert!(listing.contains("/bin -> usr/bin") && listing.contains("/lib -> usr/lib"), "{listing}");
+    assert!(listing.contains("/sbin -> usr/sbin") && listing.contains("/usr/bin/old-layout"), "{listing}");
+    let inside = in_deployment(
+        &machine.sysroot,
+        0,
+        "old-layout; /usr/sbin/old-layout-admin; cat /usr/lib/old-layout/data; ls /usr/bin/sh",
+    )
+    .ok();
+    assert!(inside.contains("old-layout runs") && inside.contains("admin") && inside.contains("data"), "{inside}");
+    // dpkg lists the paths as shipped, and finds the files through the links.
+    let listed = in_deployment(&machine.sysroot, 0, "dpkg -L old-layout; dpkg -V old-layout; echo verified").ok();
+    assert!(listed.contains("/bin/old-layout") && listed.trim_end().ends_with("verified"), "{listed}");
+    fsck(&machine.sysroot);
+}
