@@ -313,3 +313,70 @@ fn install_flags_local_files_and_errors() {
     let repo_path = sysroot.join("ostree/repo");
     ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), repo_path.as_os_str()]).ok();
 }
+
+#[test]
+fn override_remove_replace_and_reset_base_packages() {
+    let dir = scratch();
+    let built = dir.path().join("built");
+    std::fs::create_dir_all(&built).expect("built dir");
+    // A newer `apt` of our own, to replace the base's.
+    let newer = apt_repo::build_deb(
+        &built,
+        &apt_repo::Deb {
+            name: "apt",
+            fields: "Version: 99.0",
+            files: &[("usr/share/doc/apt/REPLACED", "replaced\n")],
+            ..apt_repo::Deb::default()
+        },
+    );
+    let repo = apt_repo::AptRepo::serve(
+        &dir.path().join("repo"),
+        &apt_repo::debs(&["htop", "libnl-3-200", "libnl-genl-3-200", "libncursesw6"]),
+    );
+    let sysroot = imported_sysroot(dir.path(), &root_using(dir.path(), &repo));
+
+    layer_at(&sysroot, &["override", "remove", "-y", "apt"]).ok();
+    let d = &status(&sysroot)["deployments"][0];
+    assert_eq!(d["removed_base_packages"], serde_json::json!(["apt"]), "{d}");
+    let inside =
+        in_deployment(&sysroot, 0, "test ! -e /usr/bin/apt-get && echo gone; dpkg -s apt 2>&1 || true; dpkg --audit")
+            .ok();
+    assert!(inside.contains("gone") && inside.contains("is not installed"), "{inside}");
+    let diff = layer_at(&sysroot, &["db", "diff"]).ok();
+    assert_eq!(diff.trim(), "- apt 2.6.1", "{diff}");
+
+    // Layered packages build on the overridden base.
+    layer_at(&sysroot, &["install", "-y", "htop"]).ok();
+    assert!(
+        in_deployment(&sysroot, 0, "htop --version; test ! -e /usr/bin/apt-get && echo still-gone")
+            .ok()
+            .contains("still-gone")
+    );
+
+    // Replace: the base's apt goes, ours comes, the rest stays.
+    layer_at(&sysroot, &["override", "reset", "-y", "apt"]).ok();
+    assert!(in_deployment(&sysroot, 0, "apt-get --version | head -1").ok().contains("apt 2.6.1"));
+    layer_at(&sysroot, &["override", "replace", "-y", newer.to_str().expect("utf-8")]).ok();
+    let inside = in_deployment(
+        &sysroot,
+        0,
+        "dpkg-query -W apt; cat /usr/share/doc/apt/REPLACED; test ! -e /usr/bin/apt-get && echo gone; htop --version",
+    )
+    .ok();
+    assert!(
+        inside.contains("99.0")
+            && inside.contains("replaced")
+            && inside.contains("gone")
+            && inside.contains("htop 3.2.2"),
+        "{inside}"
+    );
+    let d = &status(&sysroot)["deployments"][0];
+    assert_eq!(d["replaced_local_packages"].as_array().map(Vec::len), Some(1), "{d}");
+
+    // Reset everything: the base's apt again, htop kept.
+    layer_at(&sysroot, &["override", "reset", "-y", "--all"]).ok();
+    let inside = in_deployment(&sysroot, 0, "dpkg-query -W apt; htop --version").ok();
+    assert!(inside.contains("2.6.1") && inside.contains("htop 3.2.2"), "{inside}");
+    let store = sysroot.join("ostree/repo");
+    ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), store.as_os_str()]).ok();
+}

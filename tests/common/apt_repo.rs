@@ -152,8 +152,10 @@ pub fn build_deb(dir: &Path, deb: &Deb<'_>) -> PathBuf {
     mode(&tree, 0o755);
     mode(&tree.join("DEBIAN"), 0o755);
     let fields = deb.fields.trim_end();
+    // `fields` may set its own `Version:`; 1.0 otherwise.
+    let version = if fields.lines().any(|l| l.starts_with("Version:")) { "" } else { "Version: 1.0\n" };
     let control = format!(
-        "Package: {}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: layer tests <test@example.invalid>\n\
+        "Package: {}\n{version}Architecture: amd64\nMaintainer: layer tests <test@example.invalid>\n\
          {fields}{}Description: a package made up by a test\n",
         deb.name,
         if fields.is_empty() { "" } else { "\n" }

@@ -292,10 +292,22 @@ impl<'a, 't> Assembly<'a, 't> {
         let Some(list) = list else {
             return Err(Error::NotInstalled { package: name.to_owned() });
         };
+        let list = String::from_utf8_lossy(&list).into_owned();
+        // The list does not say which paths were directories: a path that
+        // others lie beneath was one, even where the tree now has a link
+        // (`/lib` on a merged-/usr base), and directories stay.
+        let listed: std::collections::BTreeSet<&str> = list.lines().map(|l| l.trim_start_matches('/')).collect();
+        let is_directory = |path: &str| {
+            let prefix = format!("{path}/");
+            listed
+                .range::<str, _>((std::ops::Bound::Excluded(path), std::ops::Bound::Unbounded))
+                .next()
+                .is_some_and(|next| next.starts_with(&prefix))
+        };
         let mut removed = 0;
-        for line in String::from_utf8_lossy(&list).lines() {
+        for line in list.lines() {
             let path = line.trim_start_matches('/');
-            if path.is_empty() || path == "." {
+            if path.is_empty() || path == "." || is_directory(path) {
                 continue;
             }
             let Place::Tree(dest) = place(path) else { continue };

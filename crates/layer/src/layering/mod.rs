@@ -220,6 +220,7 @@ fn build_layered(
         request.removed.iter().cloned().chain(request.replaced.iter().map(|r| r.name())).collect();
     let options = ResolveOptions {
         removed: removed.iter().cloned().collect(),
+        replaced: request.replaced.iter().map(|r| r.name()).collect(),
         allow_base_conflicts: opts.force_replace,
         ..Default::default()
     };

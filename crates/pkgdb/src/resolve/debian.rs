@@ -123,6 +123,8 @@ enum Exclusion {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Policy {
     pub removed: BTreeSet<String>,
+    /// Of `removed`, the names a local file replaces.
+    pub replaced: BTreeSet<String>,
     pub allow_base_conflicts: bool,
 }
 
@@ -270,6 +272,12 @@ impl<'u, 'a> DebianProvider<'u, 'a> {
         let solvables = |filter: &dyn Fn(&PackageId) -> bool| -> Vec<SolvableId> {
             named.iter().filter(|id| filter(id)).filter_map(|id| self.solvable(*id)).collect()
         };
+        if self.policy.replaced.contains(name) {
+            // Only the local file that replaces the base package stands in.
+            let local = solvables(&|id| matches!(id, PackageId::Local(_)));
+            let others = solvables(&|id| !matches!(id, PackageId::Local(_)));
+            return (local, others.into_iter().map(|s| (s, Exclusion::Removed)).collect());
+        }
         if self.policy.removed.contains(name) {
             let all = solvables(&|_| true).into_iter().map(|s| (s, Exclusion::Removed)).collect();
             return (Vec::new(), all);

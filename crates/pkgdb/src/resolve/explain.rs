@@ -263,7 +263,7 @@ fn missing_reason(provider: &DebianProvider<'_, '_>, requirement: Requirement) -
 fn missing_set_reason(provider: &DebianProvider<'_, '_>, set: VersionSetId) -> String {
     let universe = provider.universe;
     let name = provider.pool.resolve_package_name(provider.pool.resolve_version_set_package_name(set)).clone();
-    if provider.policy.removed.contains(&name) {
+    if provider.policy.removed.contains(&name) && !provider.policy.replaced.contains(&name) {
         return format!("`{name}` was removed from the base with `override remove`");
     }
     let arch = match provider.pool.resolve_version_set(set) {

@@ -91,6 +91,9 @@ pub struct ResolveOptions {
     /// Base packages removed with `override remove`. They count as absent;
     /// a package that still needs one makes the resolution fail, naming it.
     pub removed: BTreeSet<String>,
+    /// Of `removed`, the base packages a local file replaces (`override
+    /// replace`): the local package of the same name may be requested.
+    pub replaced: BTreeSet<String>,
     /// Let a new package conflict with (or break) a base package, and a
     /// base package conflict with a new one. Off by default: such a
     /// request is refused (SECURITY.md 28), because layering cannot remove

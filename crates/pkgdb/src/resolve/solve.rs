@@ -20,7 +20,11 @@ impl Universe<'_> {
     /// module documentation for the semantics.
     pub fn resolve(&self, requests: &[Request], options: &ResolveOptions) -> Result<Plan, ResolveError> {
         self.require_removable(options)?;
-        let policy = Policy { removed: options.removed.clone(), allow_base_conflicts: options.allow_base_conflicts };
+        let policy = Policy {
+            removed: options.removed.clone(),
+            replaced: options.replaced.clone(),
+            allow_base_conflicts: options.allow_base_conflicts,
+        };
         let provider = DebianProvider::new(self, policy);
 
         let mut requirements: Vec<ConditionalRequirement> = Vec::new();
@@ -138,7 +142,7 @@ impl Universe<'_> {
                         native: self.architecture().to_owned(),
                     });
                 }
-                if options.removed.contains(&local.name) {
+                if options.removed.contains(&local.name) && !options.replaced.contains(&local.name) {
                     return Err(ResolveError::RequestsRemoved { name: local.name.clone() });
                 }
                 let package = PackageId::Local(*index as u32);
