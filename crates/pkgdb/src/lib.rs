@@ -15,4 +15,5 @@ pub mod fetch;
 pub mod http;
 pub mod resolve;
 pub mod rpm;
+pub mod rpmdb;
 pub mod rpmmd;
