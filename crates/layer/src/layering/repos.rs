@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
-use pkgdb::apt::{HttpClient, PackageIndex, SignedBy, Source, read_packages_compressed, read_sources, update};
+use pkgdb::apt::{HttpClient, PackageIndex, SignedBy, Source, read_packages, read_sources, update};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 /// One suite and its package indexes.
@@ -40,8 +40,7 @@ pub fn load(root: &Path, cache: &Path, cache_only: bool, client: &HttpClient) ->
                     source.uri, source.suite
                 )));
             };
-            let data = std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?;
-            indexes.push(read_packages_compressed(&data, &path.display().to_string())?);
+            indexes.push(read_index(&path)?);
         }
         out.push(Repository { source, indexes });
     }
@@ -52,6 +51,29 @@ pub fn load(root: &Path, cache: &Path, cache_only: bool, client: &HttpClient) ->
         )));
     }
     Ok(out)
+}
+
+/// Reads a verified `Packages.{xz,gz}`. Its decompressed text is cached
+/// next to it under the compressed file's sha256, as apt keeps its lists
+/// uncompressed: xz decoding is most of the time of reading bookworm's
+/// index, and the name ties the cache to the exact verified file.
+fn read_index(path: &Path) -> anyhow::Result<PackageIndex> {
+    use sha2::Digest;
+    let shown = path.display().to_string();
+    let data = std::fs::read(path).with_context(|| format!("reading `{shown}`"))?;
+    let digest: String = sha2::Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
+    let plain = path.with_file_name(format!(".Packages.{digest}"));
+    if let Ok(text) = std::fs::read(&plain) {
+        return Ok(read_packages(&text, &shown)?);
+    }
+    let text = pkgdb::apt::index::decompress(&data, &shown)?;
+    let index = read_packages(&text, &shown)?;
+    // Only a cache: a failed write costs the next run the decoding again.
+    let staged = plain.with_extension("new");
+    if std::fs::write(&staged, &text).is_ok() {
+        let _ = std::fs::rename(&staged, &plain);
+    }
+    Ok(index)
 }
 
 /// The keyrings of a source, read inside `root` and copied to `scratch`.
