@@ -11,7 +11,6 @@ use std::ffi::OsStr;
 
 use common::*;
 
-#[cfg(feature = "failpoints")]
 #[test]
 fn crash_at_every_failpoint_of_install() {
     let dir = scratch();
