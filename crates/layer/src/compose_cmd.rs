@@ -91,7 +91,7 @@ fn import(opts: &ImportOpts) -> anyhow::Result<i32> {
     );
     if opts.no_postprocess {
         eprintln!("note: committed as the source has it (--no-postprocess); it does not deploy");
-    } else if imported.report.kernels.is_empty() {
+    } else if imported.report.kernels.is_empty() && !has_kernel(&repo, &imported.commit) {
         eprintln!("note: the image has no kernel; it deploys, but boots only with a kernel from elsewhere");
     }
     Ok(0)
@@ -112,4 +112,14 @@ fn import_error(error: ImportError) -> anyhow::Error {
             crate::cli::UserError(text).into()
         }
     }
+}
+
+/// True if the commit has a `usr/lib/modules/KVER/vmlinuz`, whether the
+/// import moved it there from `/boot` or the source had it in place.
+fn has_kernel(repo: &Repo, commit: &store::Checksum) -> bool {
+    let Ok(store::browse::Node::Dir { tree, .. }) = repo.lookup(commit, "usr/lib/modules") else { return false };
+    let Ok(modules) = repo.read_dirtree(&tree) else { return false };
+    modules.dirs.iter().any(|(_, version, _)| {
+        repo.read_dirtree(version).is_ok_and(|dir| dir.files.iter().any(|(name, _)| name == "vmlinuz"))
+    })
 }
