@@ -43,7 +43,12 @@ fn crash_at_every_failpoint_of_install() {
             .stdin(std::process::Stdio::null())
             .output()
             .expect("layer");
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{point}: killed\n{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "{point}: killed\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let listed = deployed(&sysroot);
         let new_default = listed[0] != old;
         if new_default {

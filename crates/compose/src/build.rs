@@ -170,7 +170,8 @@ const BUILD_PREFIX: &str = "layer-build-";
 /// sysroot lock, so none is in use.
 fn reclaim_builds(repo: &Repo) -> Result<()> {
     let tmp = repo.path().join("tmp");
-    let entries = std::fs::read_dir(&tmp).map_err(|source| Error::Io { what: "listing the repository's tmp".into(), source })?;
+    let entries =
+        std::fs::read_dir(&tmp).map_err(|source| Error::Io { what: "listing the repository's tmp".into(), source })?;
     for entry in entries.filter_map(|e| e.ok()) {
         if entry.file_name().to_string_lossy().starts_with(BUILD_PREFIX) {
             std::fs::remove_dir_all(entry.path())
