@@ -35,6 +35,7 @@ mod explain;
 mod installed;
 mod order;
 mod plan;
+pub mod rpm;
 mod solve;
 mod universe;
 
@@ -151,6 +152,18 @@ pub enum ResolveError {
     BadStatusEntry { package: String, reason: String },
     #[error("the solver was cancelled")]
     Cancelled,
+    #[error("`{}` is for architecture `{architecture}`, not `{native}` or `noarch`", path.display())]
+    RpmLocalArchitecture { path: std::path::PathBuf, architecture: String, native: String },
+    #[error("the file lists of repository number {repo} cannot be read")]
+    FileLists {
+        repo: usize,
+        #[source]
+        source: crate::rpmmd::RpmmdError,
+    },
+    #[error(
+        "`{package}` is checksummed with `{checksum_type}` in its repository, and only sha256 is accepted\nhint: regenerate the repository metadata with sha256 checksums"
+    )]
+    PackageChecksum { package: String, checksum_type: String },
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {
