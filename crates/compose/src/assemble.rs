@@ -79,6 +79,23 @@ enum Place {
     Dropped,
 }
 
+/// Where a package's path lands in the tree (canonical, before symlinks
+/// are followed), or `None` if it is state under `/var` or dropped.
+pub(crate) fn tree_path(path: &str) -> Option<String> {
+    match place(path) {
+        Place::Tree(dest) => Some(dest),
+        Place::State(_) | Place::Dropped => None,
+    }
+}
+
+/// The `/var` path (`var/...`) a package's path stands for, if it is state.
+pub(crate) fn state_path(path: &str) -> Option<String> {
+    match place(path) {
+        Place::State(var) => Some(var),
+        Place::Tree(_) | Place::Dropped => None,
+    }
+}
+
 fn place(path: &str) -> Place {
     let (top, rest) = path.split_once('/').unwrap_or((path, ""));
     let join = |base: &str| if rest.is_empty() { base.to_owned() } else { format!("{base}/{rest}") };
@@ -120,6 +137,11 @@ impl<'a, 't> Assembly<'a, 't> {
             options,
             plain_dir,
         })
+    }
+
+    /// The transaction the tree is built in.
+    pub fn transaction(&self) -> &'a Transaction<'t> {
+        self.tx
     }
 
     /// The tree so far, for callers that add files of their own (the
@@ -304,12 +326,22 @@ impl<'a, 't> Assembly<'a, 't> {
                 .next()
                 .is_some_and(|next| next.starts_with(&prefix))
         };
+        let files: Vec<&str> = list
+            .lines()
+            .map(|line| line.trim_start_matches('/'))
+            .filter(|path| !path.is_empty() && *path != "." && !is_directory(path))
+            .collect();
+        self.remove_files(&files)
+    }
+
+    /// Removes the files and symlinks at the package paths `files`
+    /// (relative, as packages list them), wherever the image policy put
+    /// them. Returns how many entries went.
+    pub fn remove_files(&mut self, files: &[&str]) -> Result<usize> {
         let mut removed = 0;
-        for line in list.lines() {
-            let path = line.trim_start_matches('/');
-            if path.is_empty() || path == "." || is_directory(path) {
-                continue;
-            }
+        for path in files {
+            let line = format!("/{path}");
+            let line = line.as_str();
             let Place::Tree(dest) = place(path) else { continue };
             let (parent, entry) = dest.rsplit_once('/').unwrap_or(("", dest.as_str()));
             let Resolved::Dir(parent) = resolve_dir(self.tx, &mut self.tree, &mut self.links, parent, None, line)?

@@ -55,6 +55,12 @@ pub enum Error {
         #[source]
         source: crate::sandbox::SandboxError,
     },
+    #[error("`{package}` is {format} package, but the image keeps its packages in {database}")]
+    WrongFormat { package: String, format: &'static str, database: &'static str },
+    #[error(
+        "`{package}` has a Lua {script} scriptlet, which layer cannot run (it needs rpm's embedded Lua)\nhint: remove the package from the request, or rebuild it with a shell scriptlet"
+    )]
+    LuaScriptlet { package: String, script: String },
     #[error("the cached package tree `{reference}` is damaged: {reason}")]
     BadPackageTree { reference: String, reason: String },
 }

@@ -10,6 +10,8 @@ pub mod import;
 pub mod package_tree;
 pub mod packages;
 pub mod postprocess;
+pub mod rpm_scripts;
+pub mod rpmdb;
 pub mod sandbox;
 pub mod scripts;
 pub mod tree;

@@ -1,7 +1,7 @@
 //! The package list a commit carries in its metadata (`layer.packages`,
 //! an `a(sss)` of name, version and architecture, sorted), so `db list`
 //! and `db diff` read it without a checkout. Built from the tree's own
-//! package database.
+//! package database, dpkg's or rpm's.
 
 use pkgdb::control::{Syntax, parse_paragraphs};
 use store::gvariant::{Type, Value};
@@ -44,9 +44,14 @@ pub fn from_dpkg_status(text: &[u8]) -> Result<Vec<Package>> {
     Ok(out)
 }
 
-/// The installed packages of `tree`, read from its dpkg database; empty
-/// when it has none.
+/// The installed packages of `tree`, read from its rpmdb or its dpkg
+/// database; empty when it has neither.
 pub fn from_tree(tx: &Transaction<'_>, tree: &mut MutableTree) -> Result<Vec<Package>> {
+    if let Some(bytes) = crate::tree::read_file(tx, tree, &crate::rpmdb::path())? {
+        let db = pkgdb::rpmdb::RpmDb::from_bytes(&bytes)
+            .map_err(|source| Error::Package { package: "the rpm database".into(), source: source.into() })?;
+        return crate::rpmdb::packages_of(&db);
+    }
     match crate::tree::read_file(tx, tree, &format!("{DPKG_ADMINDIR}/status"))? {
         Some(text) => from_dpkg_status(&text),
         None => Ok(Vec::new()),

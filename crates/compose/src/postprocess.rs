@@ -68,6 +68,10 @@ pub fn image_form(repo: &Repo, tx: &Transaction<'_>, tree: &mut MutableTree) -> 
             }
             insert(repo, tree, new, Node::Dir(db), dir_0755)?;
             report.tmpfiles.push(format!("L /{old} - - - - {link}"));
+        } else if exists(repo, tree, new)? && !exists(repo, tree, old)? {
+            // Already in `/usr` (rpm's default since 4.17), with no link
+            // where older tools look: make one.
+            report.tmpfiles.push(format!("L /{old} - - - - {link}"));
         }
     }
 

@@ -64,7 +64,7 @@ pub(crate) struct Scripts<'a> {
 }
 
 fn has_script(package: &PackageTree, name: &str) -> bool {
-    package.control.scripts.contains_key(name)
+    package.deb().is_some_and(|deb| deb.control.scripts.contains_key(name))
 }
 
 impl Scripts<'_> {
@@ -91,14 +91,7 @@ impl Scripts<'_> {
             std::fs::write(&fresh, b"").map_err(io("emptying dpkg's triggers/Unincorp"))?;
             std::fs::rename(&fresh, &path).map_err(io("emptying dpkg's triggers/Unincorp"))?;
         }
-        if !report.tmpfiles.is_empty() {
-            let mut text = String::from("# Written by `layer`: the /var content maintainer scripts made.\n");
-            for line in &report.tmpfiles {
-                text.push_str(line);
-                text.push('\n');
-            }
-            std::fs::write(root.join(TMPFILES_CONF), text).map_err(io("writing the scripts' tmpfiles.d entries"))?;
-        }
+        write_tmpfiles(root, &report.tmpfiles)?;
 
         // The packages are configured now, as dpkg records it.
         let admindir = Admindir::open(&root.join(DPKG_ADMINDIR))
@@ -107,7 +100,7 @@ impl Scripts<'_> {
             .read_status()
             .map_err(|source| Error::Package { package: "the dpkg database".into(), source: source.into() })?;
         for (package, payload) in self.packages.iter().zip(self.payloads) {
-            let spec = format!("{}:{}", package.control.package, package.control.architecture);
+            let spec = format!("{}:{}", package.name(), package.architecture());
             db.configure(&spec, payload)
                 .map_err(|source| Error::Package { package: package.display(), source: source.into() })?;
         }
@@ -129,9 +122,9 @@ impl Scripts<'_> {
         let script_error = |package: &PackageTree, source| Error::Script { package: package.display(), source };
         for (phase, args) in [("preinst", ["install", ""]), ("postinst", ["configure", ""])] {
             for package in self.packages.iter().filter(|p| has_script(p, phase)) {
-                let name = format!("{}.{phase}", package.control.package);
+                let name = format!("{}.{phase}", package.name());
                 progress(&format!("Running {name} {}", args[0]));
-                let script = self.script(package, phase).arg(args[0]);
+                let script = self.script(package, phase)?.arg(args[0]);
                 let script = if phase == "postinst" { script.arg(args[1]) } else { script };
                 sandbox
                     .run_with_output(&script, &mut prefixed_stderr(format!("{name}: ")))
@@ -175,59 +168,83 @@ impl Scripts<'_> {
         let upper = sandbox.finish().map_err(sandbox_error("stopping the script sandbox"))?;
         let changes = upper.apply().map_err(sandbox_error("applying the scripts' changes"))?;
         report.changed = changes.len();
-        let removed: Vec<&Change> = changes
-            .iter()
-            .filter(|c| c.kind == ChangeKind::Removed && c.entry != EntryKind::Directory)
-            .filter(|c| c.path.starts_with("/usr") || c.path.starts_with("/etc"))
-            .collect();
-        for change in removed.iter().take(MAX_REMOVED_NOTES) {
-            progress(&format!("note: a script removed {}", change.path.display()));
-        }
-        if removed.len() > MAX_REMOVED_NOTES {
-            progress(&format!("note: ... and {} more files", removed.len() - MAX_REMOVED_NOTES));
-        }
+        note_removed(&changes, progress);
         Ok((report, changes))
     }
 
-    /// Fails if the script `script` of `package` that just ran removed
-    /// one of the [`ESSENTIAL`] paths the tree had (seen in the sandbox's
-    /// upper dir: a whiteout, or a file or opaque directory in place of a
-    /// parent). A script may break much of a system, as on a real one;
-    /// without these the build itself cannot finish or record the result.
     fn check_essentials(&self, sandbox: &Sandbox, package: &str, script: &str) -> Result<()> {
-        let upper = sandbox.upper_dir();
-        for path in ESSENTIAL.iter().filter(|p| self.root.join(p).symlink_metadata().is_ok()) {
-            if removed_in_upper(&upper, path) {
-                return Err(Error::ScriptRemovedEssential {
-                    package: package.to_owned(),
-                    script: script.to_owned(),
-                    path: format!("/{path}"),
-                });
-            }
-        }
-        Ok(())
+        check_essentials(self.root, sandbox, package, script)
     }
 
-    fn script(&self, package: &PackageTree, phase: &str) -> Script {
-        let name = &package.control.package;
-        let info = if package.control.multi_arch.as_deref() == Some("same") {
-            format!("{name}:{}", package.control.architecture)
+    fn script(&self, package: &PackageTree, phase: &str) -> Result<Script> {
+        let control = &package.deb_meta()?.control;
+        let name = &control.package;
+        let info = if control.multi_arch.as_deref() == Some("same") {
+            format!("{name}:{}", control.architecture)
         } else {
             name.clone()
         };
-        Script::new(format!("{name}.{phase}"), format!("/var/lib/dpkg/info/{info}.{phase}"))
-            .envs(environment(name, &package.control.architecture, phase))
-            .timeout(self.request.script_timeout)
+        Ok(Script::new(format!("{name}.{phase}"), format!("/var/lib/dpkg/info/{info}.{phase}"))
+            .envs(environment(name, &control.architecture, phase))
+            .timeout(self.request.script_timeout))
     }
 }
 
 /// Paths of the tree (as scripts see it, `/etc` in place) that no script
 /// may take away: the configuration, and the package database the build
 /// records the packages in afterwards.
-const ESSENTIAL: [&str; 2] = ["etc", "usr/lib/sysimage/dpkg/status"];
+const ESSENTIAL: [&str; 3] = ["etc", "usr/lib/sysimage/dpkg/status", "usr/lib/sysimage/rpm/rpmdb.sqlite"];
+
+/// Fails if the script `script` of `package` that just ran removed one of
+/// the [`ESSENTIAL`] paths the tree at `root` had (seen in the sandbox's
+/// upper dir: a whiteout, or a file or opaque directory in place of a
+/// parent). A script may break much of a system, as on a real one;
+/// without these the build itself cannot finish or record the result.
+pub(crate) fn check_essentials(root: &Path, sandbox: &Sandbox, package: &str, script: &str) -> Result<()> {
+    let upper = sandbox.upper_dir();
+    for path in ESSENTIAL.iter().filter(|p| root.join(p).symlink_metadata().is_ok()) {
+        if removed_in_upper(&upper, path) {
+            return Err(Error::ScriptRemovedEssential {
+                package: package.to_owned(),
+                script: script.to_owned(),
+                path: format!("/{path}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes the scripts' `/var` entries as [`TMPFILES_CONF`] of the tree at `root`.
+pub(crate) fn write_tmpfiles(root: &Path, lines: &[String]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::from("# Written by `layer`: the /var content maintainer scripts made.\n");
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    std::fs::write(root.join(TMPFILES_CONF), text)
+        .map_err(|source| Error::Io { what: "writing the scripts' tmpfiles.d entries".into(), source })
+}
 
 /// How many removed files are named one by one.
 const MAX_REMOVED_NOTES: usize = 20;
+
+/// Names the files under `/usr` and `/etc` that scripts removed.
+pub(crate) fn note_removed(changes: &[Change], progress: &mut dyn FnMut(&str)) {
+    let removed: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Removed && c.entry != EntryKind::Directory)
+        .filter(|c| c.path.starts_with("/usr") || c.path.starts_with("/etc"))
+        .collect();
+    for change in removed.iter().take(MAX_REMOVED_NOTES) {
+        progress(&format!("note: a script removed {}", change.path.display()));
+    }
+    if removed.len() > MAX_REMOVED_NOTES {
+        progress(&format!("note: ... and {} more files", removed.len() - MAX_REMOVED_NOTES));
+    }
+}
 
 /// True if the overlay's upper dir hides `path` of the lower tree: a
 /// whiteout on it or on a parent, a parent replaced by a non-directory, or
@@ -256,7 +273,7 @@ fn removed_in_upper(upper: &Path, path: &str) -> bool {
     false
 }
 
-fn sandbox_error(what: &'static str) -> impl FnOnce(crate::sandbox::SandboxError) -> Error {
+pub(crate) fn sandbox_error(what: &'static str) -> impl FnOnce(crate::sandbox::SandboxError) -> Error {
     move |source| Error::Sandbox { what, source }
 }
 
@@ -286,7 +303,7 @@ fn environment(package: &str, architecture: &str, phase: &str) -> Vec<(String, S
 /// Turns what the scripts added or changed under `/var` into `tmpfiles.d`
 /// lines (files move to the factory), and empties `/var` again: it is
 /// never content.
-fn var_policy(root: &Path, changes: &[Change]) -> Result<Vec<String>> {
+pub(crate) fn var_policy(root: &Path, changes: &[Change]) -> Result<Vec<String>> {
     let io = |what: String| move |source| Error::Io { what, source };
     let mut lines = Vec::new();
     for change in changes.iter().filter(|c| c.kind != ChangeKind::Removed) {

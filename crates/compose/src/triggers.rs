@@ -51,8 +51,8 @@ fn interests_of(files: Vec<(String, Vec<u8>)>) -> BTreeMap<String, BTreeSet<Stri
 /// writes).
 pub fn has_interests(package: &PackageTree) -> bool {
     package
-        .control_files
-        .get("triggers")
+        .deb()
+        .and_then(|deb| deb.control_files.get("triggers"))
         .is_some_and(|text| parse(&String::from_utf8_lossy(text)).iter().any(|d| matches!(d, Directive::Interest(_))))
 }
 
@@ -128,7 +128,7 @@ fn activated_by(
     packages: &[PackageTree],
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut names: BTreeSet<String> = BTreeSet::new();
-    for package in packages {
+    for package in packages.iter().filter_map(PackageTree::deb) {
         if let Some(text) = package.control_files.get("triggers") {
             for directive in parse(&String::from_utf8_lossy(text)) {
                 if let Directive::Activate(name) = directive {

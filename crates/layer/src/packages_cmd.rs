@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use compose::package_tree::{PackageFile, import_debs};
+use compose::package_tree::{PackageFile, import_debs, import_rpms};
 use deploy::Sysroot;
 use fn_error_context::context;
 use sha2::{Digest, Sha256};
@@ -16,7 +16,7 @@ use crate::request::{LocalPackage, Request};
 
 #[derive(Debug, Args)]
 pub struct InstallOpts {
-    /// `NAME`, `NAME=VERSION` or a path to a `.deb` file.
+    /// `NAME`, `NAME=VERSION` or a path to a `.deb` or `.rpm` file.
     #[arg(required = true)]
     packages: Vec<String>,
     /// Do nothing, successfully, for packages already requested.
@@ -45,7 +45,7 @@ pub struct UninstallOpts {
 pub enum OverrideCommand {
     /// Remove a package of the base image.
     Remove(OverrideRemoveOpts),
-    /// Replace a package of the base image with a local `.deb`.
+    /// Replace a package of the base image with a local `.deb` or `.rpm`.
     Replace(OverrideReplaceOpts),
     /// Undo overrides.
     Reset(OverrideResetOpts),
@@ -108,14 +108,16 @@ pub(crate) fn with_request(
 }
 
 fn is_local_file(text: &str) -> bool {
-    text.ends_with(".deb") && (text.contains('/') || Path::new(text).is_file())
+    (text.ends_with(".deb") || text.ends_with(".rpm")) && (text.contains('/') || Path::new(text).is_file())
 }
 
-/// Imports a local `.deb` into the store and pins it by sha256.
+/// Imports a local `.deb` or `.rpm` into the store and pins it by sha256.
 fn import_local(sysroot: &Sysroot, path: &str) -> anyhow::Result<LocalPackage> {
     let bytes = std::fs::read(path).map_err(|e| UserError(format!("cannot read `{path}`: {e}")))?;
     let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let trees = import_debs(sysroot.repo(), &[PackageFile { path: Path::new(path), sha256: &sha256 }])?;
+    let file = [PackageFile { path: Path::new(path), sha256: &sha256 }];
+    let trees =
+        if path.ends_with(".rpm") { import_rpms(sysroot.repo(), &file)? } else { import_debs(sysroot.repo(), &file)? };
     let tree = trees.into_iter().next().ok_or_else(|| anyhow::anyhow!("importing `{path}` gave no tree"))?;
     Ok(LocalPackage { sha256, reference: tree.reference })
 }

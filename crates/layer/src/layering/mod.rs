@@ -5,19 +5,20 @@
 //! Every change rebuilds from the base and the full request.
 
 pub mod repos;
+pub mod resolve;
+pub mod rpm_repos;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
-use compose::build::{BuildRequest, build};
+use compose::build::{BuildRequest, Database, build};
 use compose::package_tree::{self, PackageFile, PackageTree};
-use compose::packages::{DPKG_ADMINDIR, Package};
+use compose::packages::Package;
 use deploy::{Deployment, State, Sysroot};
 use pkgdb::apt::HttpClient;
-use pkgdb::fetch::{FetchOptions, PackageCache, WantedFile, fetch};
-use pkgdb::resolve::{InstalledPackage, LocalPackage, PackageSource, Plan, ResolveOptions, Universe};
+use pkgdb::fetch::{FetchOptions, PackageCache, fetch};
+use pkgdb::resolve::Plan;
 use serde_json::json;
 use store::Checksum;
 use store::gvariant::{Type, Value};
@@ -107,23 +108,6 @@ fn cache_dir(sysroot: &Sysroot, stateroot: &str) -> PathBuf {
     sysroot.path().join(format!("ostree/deploy/{stateroot}/var/cache/layer"))
 }
 
-/// The installed packages of the base, from its dpkg database.
-fn installed_of(sysroot: &Sysroot, commit: &Checksum) -> anyhow::Result<Vec<InstalledPackage>> {
-    let repo = sysroot.repo();
-    let status = format!("/{DPKG_ADMINDIR}/status");
-    let node = match repo.lookup(commit, &status) {
-        Ok(node) => node,
-        Err(store::Error::NoSuchPath { .. }) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let store::browse::Node::File(checksum) = node else { anyhow::bail!("`{status}` of the base is a directory") };
-    let mut text = Vec::new();
-    std::io::Read::read_to_end(&mut repo.open_content(&checksum)?.reader, &mut text)?;
-    let paragraphs = pkgdb::control::parse_paragraphs(&text, pkgdb::control::Syntax::Strict)
-        .context("reading the base image's dpkg status")?;
-    Ok(InstalledPackage::from_status_file(&paragraphs)?)
-}
-
 /// Everything the verbs need to rebuild and deploy.
 pub struct Context<'a> {
     pub sysroot: &'a Sysroot,
@@ -191,50 +175,8 @@ fn build_layered(
     let root = sysroot.path().join(merge.relpath());
     let cache = cache_dir(sysroot, &ctx.stateroot);
     let client = HttpClient::new();
-    let installed = installed_of(sysroot, &base)?;
-    let repositories = repos::load(&root, &cache.join("apt"), opts.cache_only, &client)?;
-    let indexes: Vec<(&repos::Repository, &pkgdb::apt::PackageIndex)> =
-        repositories.iter().flat_map(|r| r.indexes.iter().map(move |i| (r, i))).collect();
-    let index_refs: Vec<&pkgdb::apt::PackageIndex> = indexes.iter().map(|(_, i)| *i).collect();
-
-    let mut local_trees = Vec::new();
-    for local in request.local.iter().chain(&request.replaced) {
-        let commit = repo.refs().read(&local.reference)?.ok_or_else(|| {
-            UserError(format!(
-                "the local package `{}` is no longer in the store\nhint: install the file again",
-                local.reference
-            ))
-        })?;
-        local_trees.push(package_tree::load(repo, &local.reference, &commit)?);
-    }
-    let locals: Vec<LocalPackage> =
-        local_trees.iter().map(|t| LocalPackage::from_control(&t.control, &t.reference)).collect();
-
-    let universe = Universe::new("amd64", &installed, &index_refs, &locals);
-    let mut requests = Vec::new();
-    for text in &request.packages {
-        requests.push(pkgdb::resolve::Request::parse(text)?);
-    }
-    requests.extend((0..locals.len()).map(pkgdb::resolve::Request::Local));
-    let removed: Vec<String> =
-        request.removed.iter().cloned().chain(request.replaced.iter().map(|r| r.name())).collect();
-    let options = ResolveOptions {
-        removed: removed.iter().cloned().collect(),
-        replaced: request.replaced.iter().map(|r| r.name()).collect(),
-        allow_base_conflicts: opts.force_replace,
-        ..Default::default()
-    };
-    let plan = universe.resolve(&requests, &options).map_err(|e| match e {
-        // The resolver's hint names its own option; the user's is a flag.
-        pkgdb::resolve::ResolveError::Unsatisfiable { problems, base_conflict: true } => {
-            let text = pkgdb::resolve::ResolveError::Unsatisfiable { problems, base_conflict: false }.to_string();
-            anyhow::Error::new(UserError(format!(
-                "{text}\nhint: layering cannot remove or upgrade a base package; pass `--force-replace` to install \
-                 beside it anyway, at your own risk"
-            )))
-        }
-        e => e.into(),
-    })?;
+    let resolved = resolve::resolve(repo, &root, &base, &cache, request, opts, &client)?;
+    let plan = &resolved.plan;
     if !opts.allow_inactive {
         if let Some(name) = plan.satisfied_by_base.iter().find(|n| opts.newly_requested.contains(n)) {
             anyhow::bail!(UserError(format!(
@@ -242,13 +184,13 @@ fn build_layered(
             )));
         }
     }
-    show_plan(&plan, opts)?;
+    show_plan(plan, opts)?;
     if opts.check {
         let current = sysroot.repo().read_commit(&merge.checksum).ok().and_then(|o| compose::packages::from_commit(&o));
-        let mut planned: Vec<Package> = installed
+        let mut planned: Vec<Package> = resolved
+            .base_packages
             .iter()
-            .filter(|p| !removed.contains(&p.name))
-            .map(|p| Package { name: p.name.clone(), version: p.version.clone(), architecture: p.architecture.clone() })
+            .cloned()
             .chain(plan.install.iter().map(|p| Package {
                 name: p.name.clone(),
                 version: p.version.clone(),
@@ -269,21 +211,15 @@ fn build_layered(
     store::failpoint::hit("layer::resolved");
     let script_timeout = script_timeout()?;
 
-    let wanted: Vec<WantedFile> = plan
-        .install
-        .iter()
-        .filter_map(|p| match &p.source {
-            PackageSource::Repository { index, record, .. } => {
-                let (repository, packages) = indexes[*index];
-                packages.get(*record).map(|r| WantedFile::from_apt(&repository.source.uri, &r))
-            }
-            PackageSource::Local { .. } => None,
-        })
-        .collect();
     let fetch_options = FetchOptions { cache_only: opts.cache_only, progress: true, ..Default::default() };
-    let fetched = fetch(&PackageCache::new(cache.join("packages")), &wanted, &client, &fetch_options)?;
+    let fetched = fetch(&PackageCache::new(cache.join("packages")), &resolved.wanted, &client, &fetch_options)?;
     if fetched.summary.downloaded > 0 {
         eprintln!("Fetched {} packages ({} bytes)", fetched.summary.downloaded, fetched.summary.bytes);
+    }
+    for (path, signer) in fetched.paths.iter().zip(&resolved.signers) {
+        if let Some(repository) = signer {
+            pkgdb::rpmmd::require_package_signature(repository, path)?;
+        }
     }
     store::failpoint::hit("layer::fetched");
     if opts.download_only {
@@ -291,14 +227,18 @@ fn build_layered(
         return Ok(None);
     }
 
-    let hex: Vec<String> = wanted.iter().map(|w| w.sha256.iter().map(|b| format!("{b:02x}")).collect()).collect();
+    let hex: Vec<String> =
+        resolved.wanted.iter().map(|w| w.sha256.iter().map(|b| format!("{b:02x}")).collect()).collect();
     let files: Vec<PackageFile<'_>> =
         fetched.paths.iter().zip(&hex).map(|(path, sha256)| PackageFile { path, sha256 }).collect();
     eprintln!("Importing {} packages", files.len());
-    let imported = package_tree::import_debs(repo, &files)?;
+    let imported = match resolved.database {
+        Database::Dpkg => package_tree::import_debs(repo, &files)?,
+        Database::Rpm => package_tree::import_rpms(repo, &files)?,
+    };
     store::failpoint::hit("layer::imported");
     let mut by_name: std::collections::HashMap<String, PackageTree> =
-        imported.into_iter().chain(local_trees).map(|t| (t.name().to_owned(), t)).collect();
+        imported.into_iter().chain(resolved.local_trees).map(|t| (t.name().to_owned(), t)).collect();
     let ordered: Vec<PackageTree> = plan.configure_order.iter().filter_map(|name| by_name.remove(name)).collect();
 
     let prepare_var = |root: &Path| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -312,7 +252,7 @@ fn build_layered(
     let build_request = BuildRequest {
         base,
         packages: &ordered,
-        remove: &removed,
+        remove: &resolved.removed,
         assemble: compose::assemble::AssembleOptions { force_replace: opts.force_replace },
         subject: format!("{} + {} layered packages", request.refspec, ordered.len()),
         metadata: vec![
