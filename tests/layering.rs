@@ -84,6 +84,10 @@ fn install_uninstall_and_rollback_from_a_signed_repository() {
     sh(&format!("rm -f '{0}/motd' && echo edited > '{0}/motd'", etc.display())).ok();
     let base_deployment = deployment_dir(&sysroot, 0);
     let before = snapshot(&base_deployment);
+    // A cached package tree no deployment uses: the install's cleanup drops it.
+    let repo_path = sysroot.join("ostree/repo");
+    let repo_arg = format!("--repo={}", repo_path.display());
+    ostree(&["refs", &repo_arg, "--create=layer/pkg/deb/stale/1_amd64", "debian/base"]).ok();
 
     let out = layer_at(&sysroot, &["install", "-y", "htop"]);
     let stderr = out.stderr.clone();
@@ -103,8 +107,10 @@ fn install_uninstall_and_rollback_from_a_signed_repository() {
     // The old deployment is byte for byte what it was, and the store is sound.
     assert_eq!(deployment_dir(&sysroot, 1), base_deployment);
     assert_eq!(snapshot(&base_deployment), before);
-    let repo_path = sysroot.join("ostree/repo");
     ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), repo_path.as_os_str()]).ok();
+    let refs = ostree(&["refs", &repo_arg]).ok();
+    assert!(refs.contains("layer/pkg/deb/htop/3.2.2-2_amd64"), "the used tree stays cached: {refs}");
+    assert!(!refs.contains("layer/pkg/deb/stale/"), "the unused tree went: {refs}");
     let diff = layer_at(&sysroot, &["db", "diff"]).ok();
     let mut names: Vec<&str> = diff.lines().collect();
     names.sort();

@@ -162,9 +162,10 @@ pub fn cleanup(cli: &Cli, opts: &WriteOpts) -> anyhow::Result<i32> {
     let sysroot = open(cli)?;
     let _lock = lock(&sysroot, opts)?;
     let state = sysroot.load()?;
+    let trees = crate::layering::package_refs::prune(&sysroot, &state)?;
     let stats = sysroot.cleanup(&state, true)?;
     eprintln!(
-        "Removed {} deployments and {} objects ({} bytes)",
+        "Removed {} deployments, {trees} cached package trees and {} objects ({} bytes)",
         stats.deployments_removed, stats.objects_pruned, stats.bytes_freed
     );
     Ok(0)

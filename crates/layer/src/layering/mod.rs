@@ -4,6 +4,7 @@
 //! as a tree, build base + packages with `compose`, and deploy the result.
 //! Every change rebuilds from the base and the full request.
 
+pub mod package_refs;
 pub mod repos;
 pub mod resolve;
 pub mod rpm_repos;
@@ -343,6 +344,7 @@ fn deploy_commit(ctx: &Context<'_>, request: &Request, commit: Checksum, opts: &
     let (new, etc) = sysroot.stage(&ctx.stateroot, &commit, origin, ctx.merge)?;
     let list = crate::deploy_cmd::retained(ctx.state, new.clone(), ctx.merge);
     let new_state = sysroot.write_deployments(ctx.state, list)?;
+    package_refs::prune(sysroot, &new_state)?;
     sysroot.cleanup(&new_state, true)?;
     eprintln!("Deployed {} ({}) in stateroot `{}`", request.refspec, new.checksum, ctx.stateroot);
     eprintln!("/etc: kept {} modified, {} removed and {} added files", etc.modified, etc.removed, etc.added);
