@@ -369,10 +369,15 @@ impl<'a, 't> Assembly<'a, 't> {
         Ok(())
     }
 
-    /// Writes the layered packages' `tmpfiles.d` file and returns the tree.
+    /// Writes the layered packages' `tmpfiles.d` file (after the lines of
+    /// the base's own, when a composed base has one) and returns the tree.
     pub fn finish(mut self) -> Result<(MutableTree, AssemblyReport)> {
         if !self.report.tmpfiles.is_empty() {
-            let mut text = String::from("# Written by `layer`: the /var content of the layered packages.\n");
+            let existing = crate::tree::read_file(self.tx, &mut self.tree, TMPFILES_CONF)?;
+            let mut text = match existing {
+                Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                None => String::from("# Written by `layer`: the /var content of the layered packages.\n"),
+            };
             for line in &self.report.tmpfiles {
                 text.push_str(line);
                 text.push('\n');

@@ -4,7 +4,8 @@
 //! - `/etc` moves to `/usr/etc`, the defaults each deployment's `/etc` is
 //!   merged from;
 //! - the package databases move into `/usr/lib/sysimage` and are linked
-//!   from `/var/lib`, where the tools look;
+//!   from `/var/lib`, where the tools look; an rpmdb is rewritten without
+//!   its sqlite journal files ([`crate::rpmdb::normalize`]);
 //! - `/var` is never content: directories and symlinks become `tmpfiles.d`
 //!   entries, and files move to `/usr/share/factory/var` with a `C` entry
 //!   that copies them on first deploy, as systemd's factory does;
@@ -74,6 +75,8 @@ pub fn image_form(repo: &Repo, tx: &Transaction<'_>, tree: &mut MutableTree) -> 
             report.tmpfiles.push(format!("L /{old} - - - - {link}"));
         }
     }
+
+    crate::rpmdb::normalize(tx, tree)?;
 
     // `/var` itself stays, empty, with its own metadata.
     if let Some(Node::Dir(var)) = take(repo, tree, "var")? {

@@ -288,7 +288,10 @@ fn map_owners(root: &Path, package: &PackageTree, progress: &mut dyn FnMut(&str)
             }
             out.push('\n');
         }
-        std::fs::write(&conf, out).map_err(io)?;
+        // A new file: the old one is a hardlink into the store.
+        let staged = conf.with_extension("layer-new");
+        std::fs::write(&staged, out).map_err(io)?;
+        std::fs::rename(&staged, &conf).map_err(io)?;
     }
     Ok(())
 }

@@ -8,10 +8,19 @@
 
 use pkgdb::rpmdb::{InstallInfo, PackageHeaders, RPMDB_FILE, RPMDB_IN_ROOT, RpmDb};
 
+use store::mtree::MutableTree;
+use store::transaction::Transaction;
+
 use crate::assemble::Assembly;
 use crate::error::{Error, Result};
 use crate::package_tree::PackageTree;
 use crate::packages::Package;
+
+/// Files sqlite keeps beside the database. A database that `layer` writes
+/// is in rollback-journal mode and has none: an image must not carry them,
+/// because sqlite writes into `-shm` even to read, and an image's files are
+/// hardlinks into the store.
+const JOURNALS: [&str; 4] = ["rpmdb.sqlite-wal", "rpmdb.sqlite-shm", "rpmdb.sqlite-journal", ".rpm.lock"];
 
 /// The machine architecture images are built for.
 pub const MACHINE_ARCH: &str = "x86_64";
@@ -88,7 +97,30 @@ pub fn record(
     }
     let bytes = db.to_bytes().map_err(db_error)?;
     assembly.put_own_file(&path(), 0o644, &bytes)?;
+    for journal in JOURNALS {
+        assembly.remove(&format!("{RPMDB_IN_ROOT}/{journal}"))?;
+    }
     packages_of(&db)
+}
+
+/// Rewrites the rpmdb of an imported root `tree` (if it has one) as
+/// `layer` writes it: rollback-journal mode, no journal files beside it.
+/// A WAL with content means rpm did not finish writing; that is refused.
+pub fn normalize(tx: &Transaction<'_>, tree: &mut MutableTree) -> Result<()> {
+    let Some(bytes) = crate::tree::read_file(tx, tree, &path())? else { return Ok(()) };
+    let wal = crate::tree::read_file(tx, tree, &format!("{RPMDB_IN_ROOT}/rpmdb.sqlite-wal"))?;
+    if wal.is_some_and(|w| !w.is_empty()) {
+        return Err(db_error(pkgdb::rpmdb::RpmDbError::PendingJournal { file: "rpmdb.sqlite-wal" }));
+    }
+    let db = RpmDb::from_bytes(&bytes).map_err(db_error)?;
+    let checksum = crate::tree::file_object(tx, 0o644, &db.to_bytes().map_err(db_error)?)?;
+    let dir = crate::tree::dir_meta(tx, 0o755)?;
+    let repo = tx.repo();
+    crate::postprocess::insert(repo, tree, &path(), store::mtree::Node::File(checksum), dir)?;
+    for journal in JOURNALS {
+        tree.take_at(repo, &format!("{RPMDB_IN_ROOT}/{journal}")).map_err(Error::store("editing the tree"))?;
+    }
+    Ok(())
 }
 
 /// The installed packages of an rpmdb, as `layer.packages` lists them;

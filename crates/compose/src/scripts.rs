@@ -214,18 +214,29 @@ pub(crate) fn check_essentials(root: &Path, sandbox: &Sandbox, package: &str, sc
     Ok(())
 }
 
-/// Writes the scripts' `/var` entries as [`TMPFILES_CONF`] of the tree at `root`.
+/// Adds the scripts' `/var` entries to [`TMPFILES_CONF`] of the tree at
+/// `root` (a composed base may have one already), as a new file: the old
+/// one is a hardlink into the store.
 pub(crate) fn write_tmpfiles(root: &Path, lines: &[String]) -> Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
-    let mut text = String::from("# Written by `layer`: the /var content maintainer scripts made.\n");
+    let io = |source| Error::Io { what: "writing the scripts' tmpfiles.d entries".into(), source };
+    let path = root.join(TMPFILES_CONF);
+    let mut text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            String::from("# Written by `layer`: the /var content maintainer scripts made.\n")
+        }
+        Err(source) => return Err(io(source)),
+    };
     for line in lines {
         text.push_str(line);
         text.push('\n');
     }
-    std::fs::write(root.join(TMPFILES_CONF), text)
-        .map_err(|source| Error::Io { what: "writing the scripts' tmpfiles.d entries".into(), source })
+    let staged = path.with_extension("layer-new");
+    std::fs::write(&staged, text).map_err(io)?;
+    std::fs::rename(&staged, &path).map_err(io)
 }
 
 /// How many removed files are named one by one.

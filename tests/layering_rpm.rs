@@ -1,0 +1,365 @@
+//! Layering on an rpm base image, end to end: a small rpm distribution
+//! built in the test with the real `rpmbuild`, served on 127.0.0.1 as an
+//! rpm-md repository (`createrepo_c`, `repomd.xml` and packages signed
+//! with a throwaway key), a base installed by the real `rpm` and imported
+//! with `layer compose import`, and every result checked with the real
+//! `rpm` against the deployment: `-qa`, `-V`, `--whatprovides`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// One made-up package: its spec's header lines, `%install` script and
+/// `%files` list, plus scriptlets.
+struct Spec<'a> {
+    name: &'a str,
+    version: &'a str,
+    /// `noarch` unless it ships busybox.
+    arch: &'a str,
+    header: &'a str,
+    install: &'a str,
+    files: &'a str,
+    scripts: &'a str,
+}
+
+const BASE: &[&str] = &["filesystem", "busybox", "libalpha"];
+
+fn specs() -> Vec<Spec<'static>> {
+    vec![
+        Spec {
+            name: "filesystem",
+            version: "1",
+            arch: "noarch",
+            header: "",
+            install: "mkdir -p usr/bin usr/sbin usr/lib usr/lib64 usr/share etc var/lib tmp root usr/lib/sysimage/rpm proc sys dev run
+                ln -s usr/bin bin; ln -s usr/sbin sbin; ln -s usr/lib lib; ln -s usr/lib64 lib64
+                echo 'root:x:0:0:root:/root:/bin/sh' > etc/passwd
+                echo 'root:x:0:' > etc/group",
+            files: "/bin\n/sbin\n/lib\n/lib64\n%dir /usr\n%dir /usr/bin\n%dir /usr/sbin\n%dir /usr/lib\n%dir /usr/lib64\n\
+                %dir /usr/share\n%dir /etc\n%dir /var\n%dir /var/lib\n%dir /usr/lib/sysimage\n%dir /usr/lib/sysimage/rpm\n\
+                %attr(1777,root,root) %dir /tmp\n%dir /proc\n%dir /sys\n%dir /dev\n%dir /run\n%attr(0550,root,root) %dir /root\n\
+                %config(noreplace) /etc/passwd\n%config(noreplace) /etc/group",
+            scripts: "",
+        },
+        Spec {
+            name: "busybox",
+            version: "1.35",
+            arch: "x86_64",
+            header: "Requires: filesystem\nProvides: /bin/sh",
+            install: "mkdir -p usr/bin && cp /bin/busybox usr/bin/busybox
+                for l in sh cat echo grep ls mkdir; do ln -s busybox usr/bin/$l; done",
+            files: "/usr/bin/*",
+            scripts: "",
+        },
+        Spec {
+            name: "libalpha",
+            version: "1",
+            arch: "noarch",
+            header: "Provides: alpha-api = 1",
+            install: "mkdir -p usr/share/alpha && echo alpha1 > usr/share/alpha/version",
+            files: "/usr/share/alpha",
+            scripts: "",
+        },
+        // A virtual provide, a versioned require, a rich dependency, a
+        // file require and a Requires(post); its %post writes into /etc.
+        Spec {
+            name: "hello",
+            version: "2",
+            arch: "noarch",
+            header: "Requires: /usr/bin/busybox\nRequires: alpha-api >= 1\nRequires: (libgreet or libother)\n\
+                Requires(post): busybox\nProvides: greeter",
+            install: "mkdir -p usr/bin && printf '#!/bin/sh\\necho hello\\n' > usr/bin/hello",
+            files: "%attr(0755,root,root) /usr/bin/hello",
+            scripts: "%post\necho configured > /etc/hello-post.conf\n%posttrans\necho done > /usr/share/hello-posttrans",
+        },
+        Spec {
+            name: "libgreet",
+            version: "1",
+            arch: "noarch",
+            header: "Conflicts: libother",
+            install: "mkdir -p usr/share/greet && echo hi > usr/share/greet/words",
+            files: "/usr/share/greet",
+            scripts: "",
+        },
+        // A system user made by %pre, owning files in /usr and in /var.
+        Spec {
+            name: "daemon",
+            version: "1",
+            arch: "noarch",
+            header: "Requires(pre): busybox",
+            install: "mkdir -p usr/share/daemon var/lib/daemon && echo secret > usr/share/daemon/key",
+            files: "%attr(0640,daemond,daemond) /usr/share/daemon/key\n%attr(0750,daemond,daemond) %dir /var/lib/daemon\n\
+                %dir /usr/share/daemon",
+            scripts: "%pre\ngrep -q '^daemond:' /etc/group || echo 'daemond:x:990:' >> /etc/group\n\
+                grep -q '^daemond:' /etc/passwd || echo 'daemond:x:990:990::/var/lib/daemon:/bin/sh' >> /etc/passwd",
+        },
+        // Obsoletes a base package: refused unless forced.
+        Spec {
+            name: "alpha-ng",
+            version: "1",
+            arch: "noarch",
+            header: "Obsoletes: libalpha\nProvides: alpha-api = 2",
+            install: "mkdir -p usr/share/alpha-ng && echo ng > usr/share/alpha-ng/v",
+            files: "/usr/share/alpha-ng",
+            scripts: "",
+        },
+        Spec {
+            name: "luapkg",
+            version: "1",
+            arch: "noarch",
+            header: "",
+            install: "mkdir -p usr/share/lua-pkg && echo x > usr/share/lua-pkg/x",
+            files: "/usr/share/lua-pkg",
+            scripts: "%post -p <lua>\nprint(\"hi\")",
+        },
+    ]
+}
+
+/// Writes `spec` as a spec file and builds it with `rpmbuild` in `dir`.
+fn build(dir: &Path, spec: &Spec<'_>, version: &str) -> PathBuf {
+    let text = format!(
+        "Name: {name}\nVersion: {version}\nRelease: 1\nSummary: {name}\nLicense: MIT\n{arch}{header}\n\
+         %description\n{name}, made up by a test.\n%install\ncd %{{buildroot}}\n{install}\n{scripts}\n%files\n{files}\n",
+        name = spec.name,
+        arch = if spec.arch == "noarch" { "BuildArch: noarch\n" } else { "" },
+        header = spec.header,
+        install = spec.install,
+        scripts = spec.scripts,
+        files = spec.files,
+    );
+    let specs = dir.join("SPECS");
+    std::fs::create_dir_all(&specs).expect("SPECS");
+    let path = specs.join(format!("{}-{version}.spec", spec.name));
+    std::fs::write(&path, text).expect("spec");
+    sh(&format!(
+        "rpmbuild --quiet --define '_topdir {d}' --define '__os_install_post %{{nil}}' --define '_build_id_links none' \
+         --define 'debug_package %{{nil}}' -bb '{s}'",
+        d = dir.display(),
+        s = path.display()
+    ))
+    .ok();
+    dir.join(format!("RPMS/{a}/{n}-{version}-1.{a}.rpm", a = spec.arch, n = spec.name))
+}
+
+/// A served rpm-md repository with `repomd.xml` and its packages signed by
+/// a throwaway key.
+struct RpmRepo {
+    dir: PathBuf,
+    server: std::process::Child,
+    port: u16,
+}
+
+impl Drop for RpmRepo {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::process::Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(self.dir.join("gnupg"))
+            .args(["--kill", "all"])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl RpmRepo {
+    fn serve(dir: &Path) -> RpmRepo {
+        std::fs::create_dir_all(dir.join("www")).expect("www");
+        sh(&format!(
+            r#"
+            set -e
+            cd "{d}"
+            mkdir -p -m 700 gnupg
+            export GNUPGHOME="$PWD/gnupg"
+            gpg --batch --quiet --passphrase '' --quick-gen-key 'layer rpm test <rpm@example.invalid>' rsa2048 sign never
+            gpg --batch --armor --export > key.asc
+            "#,
+            d = dir.display()
+        ))
+        .ok();
+        let (server, port) = serve_dir(&dir.join("www"));
+        RpmRepo { dir: dir.to_owned(), server, port }
+    }
+
+    /// Signs `rpms`, copies them in, and (re)writes and signs the metadata.
+    fn publish(&self, rpms: &[PathBuf], sign: bool) {
+        for rpm in rpms {
+            let dest = self.dir.join("www").join(rpm.file_name().expect("name"));
+            std::fs::copy(rpm, &dest).expect("copy rpm");
+            if sign {
+                sh(&format!(
+                    "GNUPGHOME='{g}' rpmsign --quiet --define '__gpg /usr/bin/gpg' --define '_gpg_name layer rpm test' --addsign '{f}' </dev/null",
+                    g = self.dir.join("gnupg").display(),
+                    f = dest.display()
+                ))
+                .ok();
+            }
+        }
+        sh(&format!(
+            "set -e; cd '{w}'; createrepo_c -q --update .; rm -f repodata/repomd.xml.asc
+             GNUPGHOME='{g}' gpg --batch --yes --detach-sign --armor repodata/repomd.xml",
+            w = self.dir.join("www").display(),
+            g = self.dir.join("gnupg").display()
+        ))
+        .ok();
+    }
+
+    /// Points `etc` (a deployment's) at this repository only.
+    fn configure(&self, etc: &Path, gpgcheck: bool) {
+        sh(&format!(
+            "set -e; mkdir -p '{e}/yum.repos.d' '{e}/pki/rpm-gpg'; rm -f '{e}/yum.repos.d/'*
+             cp '{k}' '{e}/pki/rpm-gpg/RPM-GPG-KEY-test'
+             printf '[test]\\nname=test\\nbaseurl=http://127.0.0.1:{p}/\\ngpgcheck={c}\\nrepo_gpgcheck=1\\n\
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-test\\n' > '{e}/yum.repos.d/test.repo'",
+            e = etc.display(),
+            k = self.dir.join("key.asc").display(),
+            p = self.port,
+            c = u8::from(gpgcheck)
+        ))
+        .ok();
+    }
+}
+
+/// A python3 static file server on 127.0.0.1 and its port.
+fn serve_dir(dir: &Path) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut server = std::process::Command::new("python3")
+        .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+    let port = line.split_whitespace().skip_while(|w| *w != "port").nth(1).and_then(|p| p.parse().ok());
+    (server, port.unwrap_or_else(|| panic!("no port in {line:?}")))
+}
+
+/// Installs `rpms` into a fresh `root` with the real rpm, its database in
+/// `/usr/lib/sysimage/rpm` as Fedora keeps it.
+fn rpm_install_root(root: &Path, rpms: &[PathBuf]) {
+    let list: Vec<String> = rpms.iter().map(|p| format!("'{}'", p.display())).collect();
+    sh(&format!(
+        "set -e; mkdir -p '{r}'; rpm --root '{r}' --dbpath /usr/lib/sysimage/rpm --initdb
+         rpm --root '{r}' --dbpath /usr/lib/sysimage/rpm -i --nosignature {l}",
+        r = root.display(),
+        l = list.join(" ")
+    ))
+    .ok();
+}
+
+/// `rpm ARGS` on deployment `index`, with its stateroot's `/var` in place.
+fn rpm_in(sysroot: &Path, index: usize, args: &str) -> Run {
+    let dir = deployment_dir(sysroot, index);
+    let stateroot = status(sysroot)["deployments"][index]["stateroot"].as_str().expect("stateroot").to_owned();
+    let var = sysroot.join(format!("ostree/deploy/{stateroot}/var"));
+    sh(&format!(
+        "unshare -m sh -c \"mount --bind '{v}' '{d}/var' && rpm --root '{d}' --dbpath /usr/lib/sysimage/rpm {args}\"",
+        v = var.display(),
+        d = dir.display()
+    ))
+}
+
+/// `rpm -qa`, sorted, one NEVRA a line.
+fn qa(sysroot: &Path, index: usize) -> Vec<String> {
+    let out = rpm_in(sysroot, index, "-qa --qf '%{NAME}-%{VERSION}-%{RELEASE}\\n'").ok();
+    let mut names: Vec<String> = out.lines().map(str::to_owned).collect();
+    names.sort();
+    names
+}
+
+/// `rpm -V --nomtime` of every package of a deployment, with what the
+/// image policy changes taken out: `/root` is a link into `/var`. ostree
+/// keeps no modification times, hence `--nomtime`.
+fn verify(sysroot: &Path, index: usize) -> String {
+    let out = rpm_in(sysroot, index, "-Va --nomtime");
+    out.stdout.lines().filter(|l| !l.ends_with(" /root")).map(|l| format!("{l}\n")).collect()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    repo: RpmRepo,
+    rpms: std::collections::BTreeMap<String, PathBuf>,
+    sysroot: PathBuf,
+}
+
+/// Builds the distribution, installs the base with the real rpm, imports
+/// it, deploys it and points it at the served repository.
+fn setup() -> Setup {
+    let dir = scratch();
+    let build_dir = dir.path().join("build");
+    let rpms: std::collections::BTreeMap<String, PathBuf> =
+        specs().iter().map(|s| (s.name.to_owned(), build(&build_dir, s, s.version))).collect();
+    let base: Vec<PathBuf> = BASE.iter().map(|n| rpms[*n].clone()).collect();
+    let root = dir.path().join("root");
+    rpm_install_root(&root, &base);
+    let sysroot = dir.path().join("sysroot");
+    layer_at(&sysroot, &["init", "--stateroot", "rpmos"]).ok();
+    let repo_path = sysroot.join("ostree/repo");
+    let (root_s, repo_s) = (root.display().to_string(), repo_path.display().to_string());
+    layer(&["compose", "import", &root_s, "--repo", &repo_s, "--ref", "rpmos/base", "--add-version", "1"]).ok();
+    layer_at(&sysroot, &["rebase", "rpmos/base"]).ok();
+    let repo = RpmRepo::serve(&dir.path().join("repo"));
+    let others: Vec<PathBuf> =
+        rpms.iter().filter(|(n, _)| !BASE.contains(&n.as_str())).map(|(_, p)| p.clone()).collect();
+    repo.publish(&others, true);
+    repo.configure(&deployment_dir(&sysroot, 0).join("etc"), true);
+    Setup { dir, repo, rpms, sysroot }
+}
+
+#[test]
+fn install_uninstall_and_rebuild_on_an_rpm_base() {
+    let Setup { dir, repo, rpms, sysroot } = setup();
+    let base_qa = qa(&sysroot, 0);
+    assert_eq!(base_qa, ["busybox-1.35-1", "filesystem-1-1", "libalpha-1-1"]);
+    let base_verify = verify(&sysroot, 0);
+
+    // The rich dependency pulls libgreet; the %post, %posttrans and %pre ran.
+    let out = layer_at(&sysroot, &["install", "-y", "hello", "daemon"]);
+    let stderr = out.stderr.clone();
+    out.ok();
+    assert!(stderr.contains("libgreet"), "the plan names the dependency: {stderr}");
+    assert_eq!(
+        qa(&sysroot, 0),
+        ["busybox-1.35-1", "daemon-1-1", "filesystem-1-1", "hello-2-1", "libalpha-1-1", "libgreet-1-1"]
+    );
+    assert_eq!(qa(&sysroot, 1), base_qa, "the old deployment's rpmdb is unchanged");
+    let provides = rpm_in(&sysroot, 0, "-q --whatprovides /bin/sh --qf '%{NAME}\\n'").ok();
+    assert_eq!(provides.trim(), "busybox");
+    let inside = in_deployment(&sysroot, 0, "hello; cat /etc/hello-post.conf /usr/share/hello-posttrans; grep daemond /etc/passwd; stat -c '%U %G %a' /usr/share/daemon/key /var/lib/daemon").ok();
+    assert!(inside.contains("hello\nconfigured\ndone\ndaemond:x:990"), "{inside}");
+    assert!(inside.contains("daemond daemond 640\ndaemond daemond 750"), "owners mapped by name: {inside}");
+    let old =
+        in_deployment(&sysroot, 1, "cat /etc/hello-post.conf 2>&1 || true; grep -c daemond /etc/passwd || true").ok();
+    assert!(old.contains("No such file") && old.trim_end().ends_with('0'), "{old}");
+
+    // rpm -V: the layered deployment agrees with its rpmdb as the base
+    // does, except the account files the %pre edited (configuration).
+    let layered_verify = verify(&sysroot, 0);
+    let expected: String = base_verify
+        .lines()
+        .filter(|l| !l.contains("/etc/group") && !l.contains("/etc/passwd"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let got: String = layered_verify
+        .lines()
+        .filter(|l| !l.contains("/etc/group") && !l.contains("/etc/passwd"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(got, expected, "rpm -V of the layered deployment:\n{layered_verify}");
+    assert!(base_verify.trim().is_empty(), "the base verifies clean: {base_verify}");
+    let repo_path = sysroot.join("ostree/repo");
+    ostree(&["fsck", &format!("--repo={}", repo_path.display())]).ok();
+    let diff = layer_at(&sysroot, &["db", "diff"]).ok();
+    let mut lines: Vec<&str> = diff.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["+ daemon 1-1", "+ hello 2-1", "+ libgreet 1-1"]);
+
+    let _ = (&dir, &repo, &rpms);
+    layer_at(&sysroot, &["uninstall", "-y", "hello", "daemon"]).ok();
+    assert_eq!(qa(&sysroot, 0), base_qa);
+}
