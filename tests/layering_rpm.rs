@@ -58,7 +58,7 @@ fn specs() -> Vec<Spec<'static>> {
             version: "1",
             arch: "noarch",
             header: "Provides: alpha-api = 1",
-            install: "mkdir -p usr/share/alpha && echo alpha1 > usr/share/alpha/version",
+            install: "mkdir -p usr/share/alpha && echo alpha%{version} > usr/share/alpha/version",
             files: "/usr/share/alpha",
             scripts: "",
         },
@@ -103,6 +103,26 @@ fn specs() -> Vec<Spec<'static>> {
             header: "Obsoletes: libalpha\nProvides: alpha-api = 2",
             install: "mkdir -p usr/share/alpha-ng && echo ng > usr/share/alpha-ng/v",
             files: "/usr/share/alpha-ng",
+            scripts: "",
+        },
+        // Built, never published: installed from its file.
+        Spec {
+            name: "localtool",
+            version: "1",
+            arch: "noarch",
+            header: "Requires: busybox",
+            install: "mkdir -p usr/bin && printf '#!/bin/sh\\necho local\\n' > usr/bin/localtool",
+            files: "%attr(0755,root,root) /usr/bin/localtool",
+            scripts: "",
+        },
+        // Published without a signature.
+        Spec {
+            name: "unsigned",
+            version: "1",
+            arch: "noarch",
+            header: "",
+            install: "mkdir -p usr/share/unsigned && echo x > usr/share/unsigned/x",
+            files: "/usr/share/unsigned",
             scripts: "",
         },
         Spec {
@@ -304,9 +324,14 @@ fn setup() -> Setup {
     layer(&["compose", "import", &root_s, "--repo", &repo_s, "--ref", "rpmos/base", "--add-version", "1"]).ok();
     layer_at(&sysroot, &["rebase", "rpmos/base"]).ok();
     let repo = RpmRepo::serve(&dir.path().join("repo"));
-    let others: Vec<PathBuf> =
-        rpms.iter().filter(|(n, _)| !BASE.contains(&n.as_str())).map(|(_, p)| p.clone()).collect();
+    let unpublished = ["localtool", "unsigned"];
+    let others: Vec<PathBuf> = rpms
+        .iter()
+        .filter(|(n, _)| !BASE.contains(&n.as_str()) && !unpublished.contains(&n.as_str()))
+        .map(|(_, p)| p.clone())
+        .collect();
     repo.publish(&others, true);
+    repo.publish(&[rpms["unsigned"].clone()], false);
     repo.configure(&deployment_dir(&sysroot, 0).join("etc"), true);
     Setup { dir, repo, rpms, sysroot }
 }
@@ -362,4 +387,107 @@ fn install_uninstall_and_rebuild_on_an_rpm_base() {
     let _ = (&dir, &repo, &rpms);
     layer_at(&sysroot, &["uninstall", "-y", "hello", "daemon"]).ok();
     assert_eq!(qa(&sysroot, 0), base_qa);
+}
+
+/// The spec named `name`.
+fn spec(name: &str) -> Spec<'static> {
+    specs().into_iter().find(|s| s.name == name).expect("a spec of that name")
+}
+
+#[test]
+fn local_files_overrides_rebase_and_upgrade() {
+    let Setup { dir, repo, rpms, sysroot } = setup();
+    let build_dir = dir.path().join("build");
+    let p = |path: &Path| path.display().to_string();
+
+    // A local file, pinned by sha256, with its dependency from the base.
+    layer_at(&sysroot, &["install", "-y", &p(&rpms["localtool"]), "hello"]).ok();
+    let inside = in_deployment(&sysroot, 0, "localtool; hello").ok();
+    assert_eq!(inside, "local\nhello\n");
+    assert!(qa(&sysroot, 0).contains(&"localtool-1-1".to_owned()));
+
+    // override replace: a newer libalpha from a file takes the base's place.
+    let alpha2 = build(&build_dir, &spec("libalpha"), "2");
+    layer_at(&sysroot, &["override", "replace", "-y", &p(&alpha2)]).ok();
+    let listed = qa(&sysroot, 0);
+    assert!(listed.contains(&"libalpha-2-1".to_owned()) && !listed.contains(&"libalpha-1-1".to_owned()), "{listed:?}");
+    assert_eq!(verify(&sysroot, 0).lines().filter(|l| !l.contains("/etc/")).count(), 0, "{}", verify(&sysroot, 0));
+    layer_at(&sysroot, &["override", "reset", "-y", "libalpha"]).ok();
+    assert!(qa(&sysroot, 0).contains(&"libalpha-1-1".to_owned()));
+
+    // override remove: libalpha goes; hello still needs `alpha-api`, which
+    // alpha-ng provides, so it comes in, as dnf would have it.
+    let out = layer_at(&sysroot, &["override", "remove", "-y", "libalpha"]);
+    let stderr = out.stderr.clone();
+    out.ok();
+    assert!(stderr.contains("alpha-ng 1-1 (noarch) (dependency)"), "{stderr}");
+    let listed = qa(&sysroot, 0);
+    assert!(
+        !listed.iter().any(|n| n.starts_with("libalpha")) && listed.contains(&"alpha-ng-1-1".to_owned()),
+        "{listed:?}"
+    );
+    let gone = in_deployment(&sysroot, 0, "test ! -e /usr/share/alpha/version && cat /usr/share/alpha-ng/v").ok();
+    assert_eq!(gone, "ng\n");
+    layer_at(&sysroot, &["override", "reset", "-y", "--all"]).ok();
+    assert!(qa(&sysroot, 0).contains(&"libalpha-1-1".to_owned()));
+
+    // Rebase onto a second base with a newer libalpha: the requests stay,
+    // resolved again.
+    let root2 = dir.path().join("root2");
+    rpm_install_root(&root2, &[rpms["filesystem"].clone(), rpms["busybox"].clone(), alpha2.clone()]);
+    let repo_path = sysroot.join("ostree/repo");
+    layer(&["compose", "import", &p(&root2), "--repo", &p(&repo_path), "--ref", "rpmos/base2", "--add-version", "2"])
+        .ok();
+    layer_at(&sysroot, &["rebase", "rpmos/base2"]).ok();
+    let listed = qa(&sysroot, 0);
+    for name in ["libalpha-2-1", "hello-2-1", "libgreet-1-1", "localtool-1-1"] {
+        assert!(listed.contains(&name.to_owned()), "{name} after the rebase: {listed:?}");
+    }
+    let inside = in_deployment(&sysroot, 0, "cat /usr/share/alpha/version /etc/hello-post.conf").ok();
+    assert_eq!(inside, "alpha2\nconfigured\n");
+
+    // upgrade: the repository gains hello 3.
+    let check = layer_at(&sysroot, &["upgrade", "--check"]);
+    assert_eq!(check.status, 0);
+    let hello3 = build(&build_dir, &spec("hello"), "3");
+    repo.publish(&[hello3], true);
+    let check = layer_at(&sysroot, &["upgrade", "--check"]).ok();
+    assert!(check.contains("hello 2-1") && check.contains("3-1"), "{check}");
+    layer_at(&sysroot, &["upgrade", "-y"]).ok();
+    assert!(qa(&sysroot, 0).contains(&"hello-3-1".to_owned()));
+    let diff = layer_at(&sysroot, &["db", "diff"]).ok();
+    assert!(diff.contains("hello"), "{diff}");
+    ostree(&["fsck", &format!("--repo={}", repo_path.display())]).ok();
+}
+
+#[test]
+fn refusals_name_the_package_and_deploy_nothing() {
+    let Setup { dir: _dir, repo: _repo, rpms: _, sysroot } = setup();
+    let before = deployed(&sysroot);
+    let refused = |args: &[&str], needle: &str| {
+        let mut all = vec!["install", "-y"];
+        all.extend_from_slice(args);
+        let out = layer_at(&sysroot, &all);
+        assert_ne!(out.status, 0, "{args:?} was refused");
+        assert!(out.stderr.contains(needle), "{args:?}: the error names `{needle}`:\n{}", out.stderr);
+        assert_eq!(deployed(&sysroot), before, "{args:?}: nothing deployed");
+    };
+    // A Lua scriptlet cannot run outside rpm.
+    refused(&["luapkg"], "luapkg");
+    refused(&["luapkg"], "Lua %post");
+    // Obsoleting a base package would remove it.
+    refused(&["alpha-ng"], "libalpha");
+    // gpgcheck=1: an unsigned package is refused.
+    refused(&["unsigned"], "cannot be verified");
+    // Real packages built elsewhere: they need what this base lacks.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/rpms/real");
+    for name in ["rpm-feature-coverage-2.3.4-5.el8.x86_64.rpm", "monkeysphere-0.37-1.el7.noarch.rpm"] {
+        let path = fixtures.join(name).display().to_string();
+        let out = layer_at(&sysroot, &["install", "-y", &path]);
+        assert_ne!(out.status, 0, "{name} needs more than this base has");
+        assert!(out.stderr.contains("requires"), "{name}: the unmet dependency is named:\n{}", out.stderr);
+        assert_eq!(deployed(&sysroot), before);
+    }
+    let repo_path = sysroot.join("ostree/repo");
+    ostree(&["fsck", &format!("--repo={}", repo_path.display())]).ok();
 }
