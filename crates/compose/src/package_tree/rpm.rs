@@ -108,3 +108,74 @@ pub(super) fn load_meta(reference: &str, object: &Commit) -> Result<RpmMeta> {
         .map_err(|source| Error::Package { package: reference.to_owned(), source: source.into() })?;
     Ok(RpmMeta { package, headers: headers.to_vec() })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use sha2::Digest;
+    use store::repo::{Repo, RepoMode};
+
+    use super::*;
+    use crate::package_tree::PackageFile;
+
+    /// Every rpm of `../shared/fixtures/rpms` (real distribution packages
+    /// and rpm's own format samples) imports, and its checked-out tree
+    /// holds what the real `rpm -qp` lists: each non-ghost file with its
+    /// type, mode, owner (root, or the unmapped id), symlink target and
+    /// sha256 digest.
+    #[test]
+    fn every_fixture_imports_as_rpm_lists_it() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/rpms");
+        let mut rpms: Vec<std::path::PathBuf> = ["formats", "real"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(fixtures.join(d)).expect("fixtures").map(|e| e.expect("entry").path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
+            .collect();
+        rpms.sort();
+        assert!(rpms.len() >= 28, "the fixtures are there: {}", rpms.len());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repo::init(&dir.path().join("repo"), RepoMode::Bare).expect("repo");
+        for (i, rpm) in rpms.iter().enumerate() {
+            let sha256: String =
+                sha2::Sha256::digest(std::fs::read(rpm).expect("read")).iter().map(|b| format!("{b:02x}")).collect();
+            let trees = import_rpms(&repo, &[PackageFile { path: rpm, sha256: &sha256 }])
+                .unwrap_or_else(|e| panic!("{} imports: {e:?}", rpm.display()));
+            let root = dir.path().join(format!("checkout-{i}"));
+            repo.checkout(&trees[0].commit, &root, &Default::default()).expect("checkout");
+            let listed = std::process::Command::new("rpm")
+                .args(["-qp", "--nosignature", "--qf"])
+                .arg("[%{FILENAMES}\\t%{FILEMODES:octal}\\t%{FILEDIGESTS}\\t%{FILELINKTOS}\\t%{FILEFLAGS:fflags}\\t%{FILEUSERNAME}\\n]")
+                .arg(rpm)
+                .output()
+                .expect("rpm");
+            assert!(listed.status.success(), "rpm -qp {}", rpm.display());
+            let mut checked = 0;
+            for line in String::from_utf8_lossy(&listed.stdout).lines() {
+                let fields: Vec<&str> = line.split('\t').collect();
+                let [path, mode, digest, target, flags, user] = fields[..] else { panic!("{line}") };
+                if flags.contains('g') {
+                    continue;
+                }
+                let here = root.join(path.trim_start_matches('/'));
+                let meta =
+                    std::fs::symlink_metadata(&here).unwrap_or_else(|e| panic!("{}: {path}: {e}", rpm.display()));
+                let mode = u32::from_str_radix(mode, 8).expect("mode");
+                assert_eq!(meta.mode(), mode, "{}: {path}: mode", rpm.display());
+                let uid = if user == "root" { 0 } else { pkgdb::rpm::UNMAPPED_ID };
+                assert_eq!(meta.uid(), uid, "{}: {path}: owner {user}", rpm.display());
+                if meta.file_type().is_symlink() {
+                    assert_eq!(std::fs::read_link(&here).expect("link").to_str(), Some(target), "{path}");
+                } else if meta.is_file() && digest.len() == 64 {
+                    let actual: String = sha2::Sha256::digest(std::fs::read(&here).expect("read"))
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    assert_eq!(actual, digest, "{}: {path}: content", rpm.display());
+                }
+                checked += 1;
+            }
+            assert!(checked > 0 || trees[0].rpm().expect("rpm").package.files.is_empty(), "{}", rpm.display());
+        }
+    }
+}
