@@ -58,6 +58,10 @@ pub struct BuildRequest<'a> {
     /// The program the sandbox re-executes as its init (`None`: this one).
     pub sandbox_program: Option<PathBuf>,
     pub script_timeout: Duration,
+    /// `SOURCE_DATE_EPOCH` for the scripts: tools that stamp dates (the
+    /// `passwd` postinst's `/etc/shadow` day) use it, so the same inputs
+    /// build the same tree on any day.
+    pub source_date_epoch: u64,
 }
 
 /// What a build made.

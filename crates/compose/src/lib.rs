@@ -3,6 +3,7 @@
 //! into image form, and imports of root filesystems.
 
 pub mod assemble;
+pub mod bootstrap;
 pub mod build;
 pub mod error;
 pub mod failpoint;
@@ -15,6 +16,7 @@ pub mod rpmdb;
 pub mod sandbox;
 pub mod scripts;
 pub mod tree;
+pub mod treefile;
 pub mod triggers;
 
 pub use error::{Error, Result};

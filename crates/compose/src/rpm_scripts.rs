@@ -201,6 +201,7 @@ impl RpmScripts<'_> {
             .args(argv)
             .envs([("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), ("LANG", "C.UTF-8"), ("HOME", "/root")])
             .env("RPM_PACKAGE_NAME", package.name())
+            .env("SOURCE_DATE_EPOCH", self.request.source_date_epoch.to_string())
             .timeout(self.request.script_timeout)
     }
 }

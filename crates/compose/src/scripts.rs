@@ -157,6 +157,7 @@ impl Scripts<'_> {
                 .arg("triggered")
                 .arg(names.join(" "))
                 .envs(environment(interested, "", "postinst"))
+                .env("SOURCE_DATE_EPOCH", self.request.source_date_epoch.to_string())
                 .timeout(self.request.script_timeout);
             sandbox
                 .run_with_output(&script, &mut prefixed_stderr(format!("{interested}.postinst: ")))
@@ -186,6 +187,7 @@ impl Scripts<'_> {
         };
         Ok(Script::new(format!("{name}.{phase}"), format!("/var/lib/dpkg/info/{info}.{phase}"))
             .envs(environment(name, &control.architecture, phase))
+            .env("SOURCE_DATE_EPOCH", self.request.source_date_epoch.to_string())
             .timeout(self.request.script_timeout))
     }
 }

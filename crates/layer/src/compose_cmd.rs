@@ -1,5 +1,8 @@
-//! `layer compose ...`: making base images. `import` commits a root
-//! filesystem (a directory, a tarball or an OCI image layout) in image form.
+//! `layer compose ...`: making base images. `tree` builds one from the
+//! packages a treefile names; `import` commits a root filesystem (a
+//! directory, a tarball or an OCI image layout) in image form.
+
+mod tree;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,6 +15,9 @@ use store::Repo;
 
 #[derive(Debug, Subcommand)]
 pub enum ComposeCommand {
+    /// Build a base image from the packages a treefile (TOML) names, onto an
+    /// empty merged-/usr tree, and commit it on the treefile's ref.
+    Tree(tree::TreeOpts),
     /// Commit a root filesystem as a base image: /etc moves to /usr/etc, the
     /// package database into /usr, /var content into tmpfiles.d entries.
     Import(ImportOpts),
@@ -47,6 +53,7 @@ pub struct ImportOpts {
 pub fn run(cmd: &ComposeCommand) -> anyhow::Result<i32> {
     match cmd {
         ComposeCommand::Import(o) => import(o),
+        ComposeCommand::Tree(o) => tree::run(o),
     }
 }
 

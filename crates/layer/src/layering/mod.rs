@@ -267,6 +267,7 @@ fn build_layered(
         prepare_var: &prepare_var,
         sandbox_program: None,
         script_timeout,
+        source_date_epoch: repo.read_commit(&base)?.timestamp,
     };
     let built = build(repo, &build_request, &mut |step| eprintln!("{step}"))?;
     for line in &built.assembly.dropped {

@@ -29,19 +29,7 @@ pub fn load(root: &Path, cache: &Path, cache_only: bool, client: &HttpClient) ->
             eprintln!("Updating {} {}", source.uri, source.suite);
             update(&source, cache, SystemTime::now(), client)?.directory
         };
-        let mut indexes = Vec::new();
-        let architecture = source.architectures.first().map_or("amd64", String::as_str);
-        for component in &source.components {
-            let stem = directory.join(format!("{component}/binary-{architecture}/Packages"));
-            let found = ["xz", "gz"].iter().map(|ext| stem.with_extension(ext)).find(|p| p.is_file());
-            let Some(path) = found else {
-                anyhow::bail!(crate::cli::UserError(format!(
-                    "no cached package index for `{} {} {component}`\nhint: run without `--cache-only` to fetch it",
-                    source.uri, source.suite
-                )));
-            };
-            indexes.push(read_index(&path)?);
-        }
+        let indexes = read_indexes(&source, &directory, "\nhint: run without `--cache-only` to fetch it")?;
         out.push(Repository { source, indexes });
     }
     if out.is_empty() {
@@ -51,6 +39,25 @@ pub fn load(root: &Path, cache: &Path, cache_only: bool, client: &HttpClient) ->
         )));
     }
     Ok(out)
+}
+
+/// The package indexes of each of `source`'s components in its metadata
+/// `directory`; `hint` follows the error when one is missing.
+fn read_indexes(source: &Source, directory: &Path, hint: &str) -> anyhow::Result<Vec<PackageIndex>> {
+    let architecture = source.architectures.first().map_or("amd64", String::as_str);
+    let mut indexes = Vec::new();
+    for component in &source.components {
+        let stem = directory.join(format!("{component}/binary-{architecture}/Packages"));
+        let found = ["xz", "gz"].iter().map(|ext| stem.with_extension(ext)).find(|p| p.is_file());
+        let Some(path) = found else {
+            anyhow::bail!(crate::cli::UserError(format!(
+                "no package index for `{} {} {component}` on `{architecture}`{hint}",
+                source.uri, source.suite
+            )));
+        };
+        indexes.push(read_index(&path)?);
+    }
+    Ok(indexes)
 }
 
 /// Reads a verified `Packages.{xz,gz}`. Its decompressed text is cached
@@ -124,4 +131,22 @@ fn keys_in_root(root: &Path, signed_by: Option<SignedBy>, scratch: &Path) -> any
         copies.push(copy);
     }
     Ok(Some(SignedBy::Keyrings(copies)))
+}
+
+/// Refreshes the metadata of `sources` (a treefile's, not an image's) in
+/// `cache` and loads their indexes; each comes with the verified Release's
+/// summary (its `Date` dates a composed image).
+pub fn load_sources(
+    sources: Vec<Source>,
+    cache: &Path,
+    client: &HttpClient,
+) -> anyhow::Result<Vec<(Repository, pkgdb::apt::update::UpdateSummary)>> {
+    let mut out = Vec::new();
+    for source in sources {
+        eprintln!("Updating {} {}", source.uri, source.suite);
+        let summary = update(&source, cache, SystemTime::now(), client)?;
+        let indexes = read_indexes(&source, &summary.directory, "")?;
+        out.push((Repository { source, indexes }, summary));
+    }
+    Ok(out)
 }
