@@ -459,3 +459,115 @@ pub fn imported_sysroot(dir: &Path, root: &Path) -> PathBuf {
     layer_at(&sysroot, &["rebase", "debian/base"]).ok();
     sysroot
 }
+
+/// The smallest Debian root that `layer install` works on, for the
+/// install crash, space and corruption tests that run an install dozens
+/// of times: Debian's static busybox as `/bin/busybox` (and `/bin/sh`,
+/// for maintainer scripts), a dpkg database that lists it, a kernel, an
+/// `/etc/apt` for `AptRepo::configure`, and the usual mount points.
+pub fn tiny_debian_root(dest: &Path) {
+    sh(&format!(
+        r#"
+        r="{r}"
+        mkdir -p "$r/bin" "$r/etc/apt/sources.list.d" "$r/var/lib/dpkg/info" "$r/var/lib/dpkg/updates" \
+            "$r/usr/lib/modules/6.1.0-tiny" "$r/usr/bin" "$r/usr/sbin" "$r/tmp" "$r/root" \
+            "$r/dev" "$r/proc" "$r/run" "$r/sys"
+        cp /bin/busybox "$r/bin/busybox"
+        ln -s busybox "$r/bin/sh"
+        echo kernel > "$r/usr/lib/modules/6.1.0-tiny/vmlinuz"
+        printf 'PRETTY_NAME="Tiny Debian"\nID=debian\n' > "$r/etc/os-release"
+        echo "root:x:0:0:root:/root:/bin/sh" > "$r/etc/passwd"
+        echo "root:x:0:" > "$r/etc/group"
+        echo "welcome" > "$r/etc/motd"
+        printf 'Package: busybox-static\nStatus: install ok installed\nPriority: optional\nSection: shells\nInstalled-Size: 2000\nMaintainer: test <test@example.invalid>\nArchitecture: amd64\nVersion: 1:1.35.0-4\nDescription: static busybox\n\n' \
+            > "$r/var/lib/dpkg/status"
+        echo /bin/busybox > "$r/var/lib/dpkg/info/busybox-static.list"
+        : > "$r/var/lib/dpkg/available"
+        "#,
+        r = dest.display()
+    ))
+    .ok();
+}
+
+/// A tiny base (`tiny_debian_root`) whose apt uses a served repository
+/// of two made-up packages: `tinypost` (a postinst, so the build runs the
+/// script sandbox) and `tinydata`, which it depends on.
+pub struct TinyMachine {
+    // Declared first: the server stops before the directory goes.
+    _repo: self::apt_repo::AptRepo,
+    pub dir: tempfile::TempDir,
+    /// A sysroot with the base deployed and an /etc edit, copied (`cp -a`)
+    /// for each run so that every run starts from the very same state.
+    pub template: PathBuf,
+}
+
+pub fn tiny_machine() -> TinyMachine {
+    tiny_machine_with("")
+}
+
+/// As [`tiny_machine`], with `big` (if not empty) as the content of
+/// `/usr/share/tinydata/big.txt` in `tinydata`.
+pub fn tiny_machine_with(big: &str) -> TinyMachine {
+    let dir = scratch();
+    let mut data = vec![("usr/share/tinydata/a.txt", "alpha\n"), ("usr/bin/tinydata", "#!/bin/sh\necho tiny\n")];
+    if !big.is_empty() {
+        data.push(("usr/share/tinydata/big.txt", big));
+    }
+    let built = dir.path().join("built");
+    std::fs::create_dir_all(&built).expect("built dir");
+    let debs = [
+        self::apt_repo::build_deb(
+            &built,
+            &self::apt_repo::Deb { name: "tinydata", files: &data, ..Default::default() },
+        ),
+        self::apt_repo::build_deb(
+            &built,
+            &self::apt_repo::Deb {
+                name: "tinypost",
+                fields: "Depends: tinydata",
+                control: &[("postinst", "#!/bin/sh\nset -e\necho \"configured $1\" > /etc/tinypost.state\n")],
+                files: &[("usr/share/tinypost/b.txt", "beta\n")],
+            },
+        ),
+    ];
+    let repo = self::apt_repo::AptRepo::serve(&dir.path().join("repo"), &debs);
+    let root = dir.path().join("root");
+    tiny_debian_root(&root);
+    repo.configure(&root);
+    let template = imported_sysroot(&dir.path().join("template"), &root);
+    let etc = deployment_dir(&template, 0).join("etc");
+    sh(&format!("rm '{e}/motd' && echo edited > '{e}/motd'", e = etc.display())).ok();
+    TinyMachine { _repo: repo, dir, template }
+}
+
+impl TinyMachine {
+    /// A fresh copy of the template sysroot, hardlinks kept.
+    pub fn copy(&self, name: &str) -> PathBuf {
+        self.copy_to(&self.dir.path().join(name))
+    }
+
+    /// A fresh copy of the template sysroot at `sysroot`.
+    pub fn copy_to(&self, sysroot: &Path) -> PathBuf {
+        sh(&format!("rm -rf '{s}' && cp -a '{t}' '{s}'", s = sysroot.display(), t = self.template.display())).ok();
+        sysroot.to_owned()
+    }
+}
+
+/// The checksums of the root dirtree and dirmeta of `commit`: equal iff
+/// the two trees are identical in every path, content, mode, owner and
+/// xattr (ostree's Merkle tree), whatever the commits' timestamps.
+pub fn root_tree(store: &Path, commit: &str) -> String {
+    let out = ostree(&[
+        OsStr::new("ls"),
+        OsStr::new("--repo"),
+        store.as_os_str(),
+        OsStr::new("-C"),
+        OsStr::new("-d"),
+        OsStr::new(commit),
+        OsStr::new("/"),
+    ])
+    .ok();
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words.len(), 7, "ostree ls -C -d: {out}");
+    format!("{} {}", words[4], words[5])
+}

@@ -52,7 +52,11 @@ impl Sysroot {
             kargs: merge_from.map(|m| m.kargs.clone()).unwrap_or_default(),
         };
         let rel = deployment.relpath();
-        self.repo.checkout(commit, &self.path.join(&rel), &CheckoutOptions::default())?;
+        // Every object is re-hashed as it is checked out: a corrupt commit
+        // (SECURITY.md 38) fails here, naming the object, before anything
+        // lists the deployment, and cleanup reclaims the directory.
+        let verified = CheckoutOptions { verify: true, ..Default::default() };
+        self.repo.checkout(commit, &self.path.join(&rel), &verified)?;
         failpoint::hit("deploy::checkout");
         let root = self.open_deployment(&deployment)?;
         etc::prepare(root.as_fd())?;

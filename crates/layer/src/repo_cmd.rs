@@ -271,7 +271,12 @@ fn checkout(o: &CheckoutOpts) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let opts = CheckoutOptions { mode: o.copy.then_some(CheckoutMode::Copy), union: o.union, whiteouts: o.whiteouts };
+    let opts = CheckoutOptions {
+        mode: o.copy.then_some(CheckoutMode::Copy),
+        union: o.union,
+        whiteouts: o.whiteouts,
+        ..Default::default()
+    };
     let stats = repo.checkout(&commit, &o.dest, &opts)?;
     let fallbacks = stats.link_fallbacks.load(std::sync::atomic::Ordering::Relaxed);
     if fallbacks > 0 {

@@ -40,6 +40,12 @@ pub struct CheckoutOptions {
     pub union: bool,
     /// Apply `.wh.` whiteouts instead of checking them out as files.
     pub whiteouts: bool,
+    /// Re-hash every object the checkout uses (the commit, each dirtree
+    /// and dirmeta, each content object before it is linked or copied)
+    /// and fail with [`Error::ChecksumMismatch`] naming the first bad one.
+    /// A deployment is checked out this way, so a corrupt commit is never
+    /// deployed; it costs one read of every file of the tree.
+    pub verify: bool,
 }
 
 #[derive(Debug, Default)]
@@ -57,13 +63,16 @@ struct Ctx<'a> {
     stats: &'a CheckoutStats,
     /// Set once a hardlink fails with EXDEV: the rest of the checkout copies.
     cross_device: std::sync::atomic::AtomicBool,
+    /// With `opts.verify`: content objects already verified (a tree often
+    /// holds the same object many times).
+    verified: std::sync::Mutex<std::collections::HashSet<Checksum>>,
 }
 
 impl Repo {
     /// Checks out `rev` (a commit) into `dest`, which must not exist unless
     /// `opts.union` is set.
     pub fn checkout(&self, commit: &Checksum, dest: &Path, opts: &CheckoutOptions) -> Result<CheckoutStats> {
-        let commit = self.read_commit(commit)?;
+        let commit = if opts.verify { self.read_verified_commit(commit)? } else { self.read_commit(commit)? };
         self.checkout_tree(&commit.root_tree, &commit.root_meta, dest, opts)
     }
 
@@ -86,7 +95,14 @@ impl Repo {
             None => CheckoutMode::Copy,
         };
         let stats = CheckoutStats::default();
-        let ctx = Ctx { repo: self, mode, opts, stats: &stats, cross_device: Default::default() };
+        let ctx = Ctx {
+            repo: self,
+            mode,
+            opts,
+            stats: &stats,
+            cross_device: Default::default(),
+            verified: Default::default(),
+        };
         let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = dest.file_name().ok_or_else(|| Error::Unsupported {
             path: dest.display().to_string(),
@@ -108,8 +124,11 @@ impl Ctx<'_> {
         path: PathBuf,
     ) -> Result<()> {
         let display = path.display();
-        let dirmeta = self.repo.read_dirmeta(meta)?;
-        let dirtree = self.repo.read_dirtree(tree)?;
+        let (dirmeta, dirtree) = if self.opts.verify {
+            (self.repo.read_verified_dirmeta(meta)?, self.repo.read_verified_dirtree(tree)?)
+        } else {
+            (self.repo.read_dirmeta(meta)?, self.repo.read_dirtree(tree)?)
+        };
         let name_os = OsStr::from_bytes(name);
         let created = match rustix::fs::mkdirat(parent, name_os, Mode::from_raw_mode(0o700)) {
             Ok(()) => true,
@@ -172,6 +191,10 @@ impl Ctx<'_> {
     }
 
     fn checkout_file(&self, dir: BorrowedFd<'_>, name: &str, checksum: &Checksum, path: &Path) -> Result<()> {
+        if self.opts.verify && !self.verified.lock().expect("verified set").contains(checksum) {
+            self.repo.verify_content_object(checksum)?;
+            self.verified.lock().expect("verified set").insert(*checksum);
+        }
         let use_link = self.mode == CheckoutMode::Hardlink && !self.cross_device.load(Ordering::Relaxed);
         if use_link {
             let rel = self.repo.object_relpath(ObjectType::File, checksum);

@@ -185,6 +185,57 @@ impl Repo {
         DirMeta::parse(&data).map_err(|source| Error::CorruptObject { kind: "dirmeta", checksum: *checksum, source })
     }
 
+    /// The bytes of a metadata object, checked against its checksum.
+    fn read_verified_metadata(&self, kind: ObjectType, checksum: &Checksum) -> Result<Vec<u8>> {
+        let data = self.read_metadata_bytes(kind, checksum)?;
+        let actual = Checksum::of(&data);
+        if actual != *checksum {
+            return Err(Error::ChecksumMismatch { kind, expected: *checksum, actual });
+        }
+        Ok(data)
+    }
+
+    /// As [`Repo::read_commit`], re-hashing the object first.
+    pub fn read_verified_commit(&self, checksum: &Checksum) -> Result<Commit> {
+        let data = self.read_verified_metadata(ObjectType::Commit, checksum)?;
+        Commit::parse(&data).map_err(|source| Error::CorruptObject { kind: "commit", checksum: *checksum, source })
+    }
+
+    /// As [`Repo::read_dirtree`], re-hashing the object first.
+    pub fn read_verified_dirtree(&self, checksum: &Checksum) -> Result<DirTree> {
+        let data = self.read_verified_metadata(ObjectType::DirTree, checksum)?;
+        DirTree::parse(&data).map_err(|source| Error::CorruptObject { kind: "dirtree", checksum: *checksum, source })
+    }
+
+    /// As [`Repo::read_dirmeta`], re-hashing the object first.
+    pub fn read_verified_dirmeta(&self, checksum: &Checksum) -> Result<DirMeta> {
+        let data = self.read_verified_metadata(ObjectType::DirMeta, checksum)?;
+        DirMeta::parse(&data).map_err(|source| Error::CorruptObject { kind: "dirmeta", checksum: *checksum, source })
+    }
+
+    /// Re-hashes a content object (its metadata and bytes, as ostree
+    /// checksums them): a flipped byte, a truncation or a changed mode,
+    /// owner or xattr of the object (or of a hardlinked checkout of it)
+    /// is an [`Error::ChecksumMismatch`].
+    pub fn verify_content_object(&self, checksum: &Checksum) -> Result<()> {
+        let rel = self.object_relpath(ObjectType::File, checksum);
+        let mut content = self.open_content(checksum)?;
+        let mut hasher = crate::objects::ContentHasher::new(&content.meta);
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            let n = content.reader.read(&mut buf).map_err(io_err("reading object", &rel))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let actual = hasher.finish();
+        if actual != *checksum {
+            return Err(Error::ChecksumMismatch { kind: ObjectType::File, expected: *checksum, actual });
+        }
+        Ok(())
+    }
+
     /// Opens a content object: its metadata, its size and a reader over its
     /// bytes (empty for a symlink).
     pub fn open_content(&self, checksum: &Checksum) -> Result<ContentObject> {

@@ -364,9 +364,26 @@ impl<'r> Transaction<'r> {
             reason: "a writer thread panicked".into(),
         })?);
         let archive = repo.mode.is_archive();
+        // Commits are published last, once every object their trees reach
+        // is published and durable: a crash in between leaves unreferenced
+        // objects, never a commit whose tree is missing. Until then they
+        // wait at the top of the staging directory.
+        let mut commits = Vec::new();
         let mut by_prefix: std::collections::BTreeMap<u8, Vec<(ObjectType, Checksum)>> = Default::default();
         for (kind, checksum) in staged {
-            by_prefix.entry(checksum.0[0]).or_default().push((kind, checksum));
+            if kind == ObjectType::Commit {
+                let name = staged_name(kind, &checksum, archive);
+                let held = format!("commit-{checksum}");
+                rustix::fs::renameat(&self.staging, name.as_str(), &self.staging, held.as_str())
+                    .map_err(io_err("holding back", &name))?;
+                commits.push((held, name));
+            }
+            // The prefix directory is published even if it only held the
+            // commit, so that the commit's own rename below has a parent.
+            by_prefix
+                .entry(checksum.0[0])
+                .or_default()
+                .extend((kind != ObjectType::Commit).then_some((kind, checksum)));
         }
         let mut whole_dirs = false;
         let mut synced_prefixes = Vec::new();
@@ -413,6 +430,27 @@ impl<'r> Transaction<'r> {
         }
         if whole_dirs {
             rustix::fs::fsync(&repo.objects).map_err(io_err("syncing", repo.path.join("objects").display()))?;
+        }
+        let mut commit_prefixes = std::collections::BTreeSet::new();
+        for (held, name) in commits {
+            match rustix::fs::renameat_with(
+                &self.staging,
+                held.as_str(),
+                &repo.objects,
+                name.as_str(),
+                RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::EXIST) => {
+                    let _ = rustix::fs::unlinkat(&self.staging, held.as_str(), AtFlags::empty());
+                }
+                Err(e) => return Err(io_err("publishing object", &name)(e)),
+            }
+            commit_prefixes.insert(name[..2].to_owned());
+        }
+        for prefix in &commit_prefixes {
+            let fd = fsutil::open_dir(&repo.objects, prefix.as_str()).map_err(io_err("opening", prefix))?;
+            rustix::fs::fsync(&fd).map_err(io_err("syncing", prefix))?;
         }
         for (name, checksum) in refs {
             repo.refs().set(name, checksum.as_ref())?;
