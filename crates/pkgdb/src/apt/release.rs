@@ -166,7 +166,15 @@ pub fn parse_date(text: &str) -> Option<SystemTime> {
             sign * ((value / 100) * 3600 + (value % 100) * 60)
         }
     };
-    if words.next().is_some() || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    // Out-of-range fields (a year past 9999, a negative minute) are
+    // refused before the arithmetic below could overflow (found by fuzzing).
+    if words.next().is_some()
+        || !(1970..=9999).contains(&year)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=60).contains(&second)
+    {
         return None;
     }
     let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
@@ -196,6 +204,23 @@ mod tests {
 
     fn at(text: &str) -> SystemTime {
         parse_date(text).expect("date")
+    }
+
+    #[test]
+    fn absurd_years_are_refused_without_overflow() {
+        // The fuzz target apt_indexes found this: a year of 14 digits
+        // overflowed the day arithmetic (a panic with overflow checks, a
+        // wrapped date without).
+        assert_eq!(parse_date("Fri, 20 Nov 20200000006686 02:11:10 UTC"), None);
+        assert_eq!(parse_date("Fri, 20 Nov -9223372036854775808 02:11:10 UTC"), None);
+        assert_eq!(parse_date("Fri, 20 Nov 10000 02:11:10 UTC"), None);
+        assert!(parse_date("Fri, 31 Dec 9999 23:59:59 UTC").is_some());
+        // And a negative minute (found by the same target afterwards).
+        assert_eq!(parse_date("Fri, 20 Nov 2126 02:-000000008446744073709551615 UTC"), None);
+        assert_eq!(parse_date("Fri, 20 Nov 2026 -1:10:10 UTC"), None);
+        assert_eq!(parse_date("Fri, 20 Nov 2026 01:10:-5 UTC"), None);
+        let release = "Origin: tes\nDate: Fri, 20 Nov 20200000006686 02:11:10 UTC\nAcquire-By-Hash: yes\n";
+        assert!(Release::parse(release.as_bytes(), "fuzz").is_err());
     }
 
     #[test]
