@@ -242,23 +242,6 @@ gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-test\\n' > '{e}/yum.repos.d/test.repo
     }
 }
 
-/// A python3 static file server on 127.0.0.1 and its port.
-fn serve_dir(dir: &Path) -> (std::process::Child, u16) {
-    use std::io::BufRead;
-    let mut server = std::process::Command::new("python3")
-        .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
-    let port = line.split_whitespace().skip_while(|w| *w != "port").nth(1).and_then(|p| p.parse().ok());
-    (server, port.unwrap_or_else(|| panic!("no port in {line:?}")))
-}
-
 /// Installs `rpms` into a fresh `root` with the real rpm, its database in
 /// `/usr/lib/sysimage/rpm` as Fedora keeps it.
 fn rpm_install_root(root: &Path, rpms: &[PathBuf]) {

@@ -3,7 +3,6 @@
 //! the Debian packages it holds, downloaded once into `.test-cache/debs`
 //! with the machine's own apt configuration.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -86,18 +85,7 @@ impl AptRepo {
             d = dir.display()
         ))
         .ok();
-        let mut server = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(dir.join("www"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
-        let port = line.split_whitespace().skip_while(|w| *w != "port").nth(1).and_then(|p| p.parse().ok());
-        let port = port.unwrap_or_else(|| panic!("no port in {line:?}"));
+        let (server, port) = super::serve_dir(&dir.join("www"));
         AptRepo { dir: dir.to_owned(), server, port }
     }
 

@@ -571,3 +571,20 @@ pub fn root_tree(store: &Path, commit: &str) -> String {
     assert_eq!(words.len(), 7, "ostree ls -C -d: {out}");
     format!("{} {}", words[4], words[5])
 }
+
+/// A python3 static file server for `dir` on 127.0.0.1, and its port.
+pub fn serve_dir(dir: &Path) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut server = Command::new("python3")
+        .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+    let port = line.split_whitespace().skip_while(|w| *w != "port").nth(1).and_then(|p| p.parse().ok());
+    (server, port.unwrap_or_else(|| panic!("no port in {line:?}")))
+}

@@ -24,7 +24,7 @@ use compose::build::{BuildRequest, build};
 use compose::package_tree::{self, PackageFile, PackageTree};
 use compose::treefile::{Bootstrap, Repository as TreefileRepository, Treefile};
 use pkgdb::apt::{HttpClient, PackageIndex, SignedBy, Source};
-use pkgdb::fetch::{FetchOptions, PackageCache, WantedFile, fetch};
+use pkgdb::fetch::{FetchOptions, PackageCache, fetch};
 use pkgdb::resolve::{InstalledPackage, PackageSource, Plan, Request, ResolveOptions, Universe};
 use serde_json::json;
 use store::Repo;
@@ -104,17 +104,7 @@ fn compose(treefile: &Treefile, opts: &TreeOpts) -> anyhow::Result<i32> {
     }
 
     let phases: Vec<&Plan> = plans.essential.iter().chain([&plans.rest]).collect();
-    let wanted: Vec<WantedFile> = phases
-        .iter()
-        .flat_map(|plan| plan.install.iter())
-        .filter_map(|p| match &p.source {
-            PackageSource::Repository { index, record, .. } => {
-                let (repository, packages) = indexes[*index];
-                packages.get(*record).map(|r| WantedFile::from_apt(&repository.source.uri, &r))
-            }
-            PackageSource::Local { .. } => None,
-        })
-        .collect();
+    let wanted = repos::wanted_files(phases.iter().flat_map(|plan| plan.install.iter()), &indexes);
     let fetched = fetch(
         &PackageCache::new(cache.join("packages")),
         &wanted,

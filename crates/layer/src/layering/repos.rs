@@ -41,6 +41,25 @@ pub fn load(root: &Path, cache: &Path, cache_only: bool, client: &HttpClient) ->
     Ok(out)
 }
 
+/// The downloads of `planned`'s repository packages; `indexes` are the
+/// `(repository, index)` pairs the plan's `PackageSource::Repository`
+/// numbers refer to.
+pub fn wanted_files<'p>(
+    planned: impl IntoIterator<Item = &'p pkgdb::resolve::PlannedPackage>,
+    indexes: &[(&Repository, &PackageIndex)],
+) -> Vec<pkgdb::fetch::WantedFile> {
+    planned
+        .into_iter()
+        .filter_map(|p| match &p.source {
+            pkgdb::resolve::PackageSource::Repository { index, record, .. } => {
+                let (repository, packages) = indexes[*index];
+                packages.get(*record).map(|r| pkgdb::fetch::WantedFile::from_apt(&repository.source.uri, &r))
+            }
+            pkgdb::resolve::PackageSource::Local { .. } => None,
+        })
+        .collect()
+}
+
 /// The package indexes of each of `source`'s components in its metadata
 /// `directory`; `hint` follows the error when one is missing.
 fn read_indexes(source: &Source, directory: &Path, hint: &str) -> anyhow::Result<Vec<PackageIndex>> {

@@ -118,17 +118,7 @@ fn resolve_deb(
     }
     requests.extend((0..locals.len()).map(pkgdb::resolve::Request::Local));
     let plan = universe.resolve(&requests, options)?;
-    let wanted: Vec<WantedFile> = plan
-        .install
-        .iter()
-        .filter_map(|p| match &p.source {
-            PackageSource::Repository { index, record, .. } => {
-                let (repository, packages) = indexes[*index];
-                packages.get(*record).map(|r| WantedFile::from_apt(&repository.source.uri, &r))
-            }
-            PackageSource::Local { .. } => None,
-        })
-        .collect();
+    let wanted = repos::wanted_files(&plan.install, &indexes);
     let base_packages = installed
         .iter()
         .filter(|p| !options.removed.contains(&p.name))
