@@ -1,9 +1,10 @@
 //! Layering on an rpm base image, end to end: a small rpm distribution
 //! built in the test with the real `rpmbuild`, served on 127.0.0.1 as an
 //! rpm-md repository (`createrepo_c`, `repomd.xml` and packages signed
-//! with a throwaway key), a base installed by the real `rpm` and imported
-//! with `layer compose import`, and every result checked with the real
-//! `rpm` against the deployment: `-qa`, `-V`, `--whatprovides`.
+//! with a throwaway key), a base composed from it with `layer compose
+//! tree` (and checked against the same packages installed by the real
+//! `rpm` and imported), and every result checked with the real `rpm`
+//! against the deployment: `-qa`, `-V`, `--whatprovides`.
 
 mod common;
 
@@ -290,31 +291,52 @@ struct Setup {
     sysroot: PathBuf,
 }
 
-/// Builds the distribution, installs the base with the real rpm, imports
-/// it, deploys it and points it at the served repository.
+/// Composes `ref` in the sysroot's repository from the served repository
+/// with `layer compose tree`: `packages` and what they require.
+fn compose_tree(dir: &Path, repo: &RpmRepo, sysroot: &Path, reference: &str, packages: &[&str]) -> Run {
+    let list: Vec<String> = packages.iter().map(|p| format!("\"{p}\"")).collect();
+    let treefile = dir.join(format!("{}.toml", reference.replace('/', "-")));
+    std::fs::write(
+        &treefile,
+        format!(
+            "ref = \"{reference}\"\nversion = \"1\"\npackages = [{}]\n\n[[repos]]\nkind = \"rpm-md\"\nid = \"test\"\n\
+             baseurl = \"http://127.0.0.1:{}/\"\ngpgkey = \"{}\"\nrepo-gpgcheck = true\n",
+            list.join(", "),
+            repo.port,
+            repo.dir.join("key.asc").display()
+        ),
+    )
+    .expect("treefile");
+    let repo_path = sysroot.join("ostree/repo");
+    let cache = dir.join("compose-cache");
+    layer(&[
+        "compose",
+        "tree",
+        &treefile.display().to_string(),
+        "--repo",
+        &repo_path.display().to_string(),
+        "--cache-dir",
+        &cache.display().to_string(),
+    ])
+}
+
+/// Builds the distribution, serves it, composes the base from it,
+/// deploys it and points the deployment at the repository.
 fn setup() -> Setup {
     let dir = scratch();
     let build_dir = dir.path().join("build");
     let rpms: std::collections::BTreeMap<String, PathBuf> =
         specs().iter().map(|s| (s.name.to_owned(), build(&build_dir, s, s.version))).collect();
-    let base: Vec<PathBuf> = BASE.iter().map(|n| rpms[*n].clone()).collect();
-    let root = dir.path().join("root");
-    rpm_install_root(&root, &base);
     let sysroot = dir.path().join("sysroot");
     layer_at(&sysroot, &["init", "--stateroot", "rpmos"]).ok();
-    let repo_path = sysroot.join("ostree/repo");
-    let (root_s, repo_s) = (root.display().to_string(), repo_path.display().to_string());
-    layer(&["compose", "import", &root_s, "--repo", &repo_s, "--ref", "rpmos/base", "--add-version", "1"]).ok();
-    layer_at(&sysroot, &["rebase", "rpmos/base"]).ok();
     let repo = RpmRepo::serve(&dir.path().join("repo"));
     let unpublished = ["localtool", "unsigned"];
-    let others: Vec<PathBuf> = rpms
-        .iter()
-        .filter(|(n, _)| !BASE.contains(&n.as_str()) && !unpublished.contains(&n.as_str()))
-        .map(|(_, p)| p.clone())
-        .collect();
-    repo.publish(&others, true);
+    let published: Vec<PathBuf> =
+        rpms.iter().filter(|(n, _)| !unpublished.contains(&n.as_str())).map(|(_, p)| p.clone()).collect();
+    repo.publish(&published, true);
     repo.publish(&[rpms["unsigned"].clone()], false);
+    compose_tree(dir.path(), &repo, &sysroot, "rpmos/base", BASE).ok();
+    layer_at(&sysroot, &["rebase", "rpmos/base"]).ok();
     repo.configure(&deployment_dir(&sysroot, 0).join("etc"), true);
     Setup { dir, repo, rpms, sysroot }
 }
@@ -325,6 +347,50 @@ fn install_uninstall_and_rebuild_on_an_rpm_base() {
     let base_qa = qa(&sysroot, 0);
     assert_eq!(base_qa, ["busybox-1.35-1", "filesystem-1-1", "libalpha-1-1"]);
     let base_verify = verify(&sysroot, 0);
+
+    // The composed base holds what the real rpm installs from the same
+    // packages, imported: the same files, modes and owners, and the same
+    // packages in its rpmdb (whose sqlite bytes differ).
+    let root = dir.path().join("root");
+    rpm_install_root(&root, &BASE.iter().map(|n| rpms[*n].clone()).collect::<Vec<_>>());
+    let repo_path = sysroot.join("ostree/repo");
+    let (root_s, repo_s) = (root.display().to_string(), repo_path.display().to_string());
+    layer(&["compose", "import", &root_s, "--repo", &repo_s, "--ref", "rpmos/by-rpm"]).ok();
+    // What the empty tree brings that this small `filesystem` lacks, and
+    // the tmpfiles lines (compose names its file after the packages).
+    let skeleton = ["/boot", "/home", "/mnt", "/opt", "/srv", "/usr/local", "/usr/lib/tmpfiles.d/layer-"];
+    let listing = |reference: &str| -> String {
+        let out = ostree(&[&format!("--repo={repo_s}"), "ls", "-R", reference]).ok();
+        out.lines()
+            .map(|l| {
+                // MODE UID GID SIZE PATH [-> TARGET]: a directory's size varies.
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                format!("{} {} {} {}", fields[0], fields[1], fields[2], fields[4..].join(" "))
+            })
+            .filter(|l| {
+                !l.contains(" /usr/lib/sysimage/rpm/") && !skeleton.iter().any(|s| l.contains(&format!(" {s}")))
+            })
+            .map(|l| l + "\n")
+            .collect()
+    };
+    let (composed, installed) = (listing("rpmos/base"), listing("rpmos/by-rpm"));
+    // Composing again from the same repository gives the same commit.
+    let again = compose_tree(dir.path(), &repo, &sysroot, "rpmos/base", BASE);
+    assert!(again.stderr.contains("No changes"), "{}", again.stderr);
+    assert_eq!(again.ok().trim(), ostree(&[&format!("--repo={repo_s}"), "rev-parse", "rpmos/base"]).ok().trim());
+
+    // Each /var directory is made once, the rpmdb linked from /var/lib/rpm.
+    let tmpfiles =
+        ostree(&[&format!("--repo={repo_s}"), "cat", "rpmos/base", "/usr/lib/tmpfiles.d/layer-packages.conf"]);
+    let image =
+        ostree(&[&format!("--repo={repo_s}"), "cat", "rpmos/base", "/usr/lib/tmpfiles.d/layer-image.conf"]).ok();
+    let mut made: Vec<&str> = image.lines().chain(tmpfiles.stdout.lines()).filter(|l| l.starts_with("d ")).collect();
+    let all = made.len();
+    made.sort_by_key(|l| l.split(' ').nth(1));
+    made.dedup_by_key(|l| l.split(' ').nth(1));
+    assert_eq!(made.len(), all, "{image}{}", tmpfiles.stdout);
+    assert!(image.contains("L /var/lib/rpm - - - - ../../usr/lib/sysimage/rpm"), "{image}");
+    assert_eq!(composed, installed, "compose tree and rpm -i + import differ");
 
     // The rich dependency pulls libgreet; the %post, %posttrans and %pre ran.
     let out = layer_at(&sysroot, &["install", "-y", "hello", "daemon"]);
@@ -416,11 +482,10 @@ fn local_files_overrides_rebase_and_upgrade() {
 
     // Rebase onto a second base with a newer libalpha: the requests stay,
     // resolved again.
-    let root2 = dir.path().join("root2");
-    rpm_install_root(&root2, &[rpms["filesystem"].clone(), rpms["busybox"].clone(), alpha2.clone()]);
+    // The repository gains it, and a second base is composed.
+    repo.publish(std::slice::from_ref(&alpha2), true);
+    compose_tree(dir.path(), &repo, &sysroot, "rpmos/base2", BASE).ok();
     let repo_path = sysroot.join("ostree/repo");
-    layer(&["compose", "import", &p(&root2), "--repo", &p(&repo_path), "--ref", "rpmos/base2", "--add-version", "2"])
-        .ok();
     layer_at(&sysroot, &["rebase", "rpmos/base2"]).ok();
     let listed = qa(&sysroot, 0);
     for name in ["libalpha-2-1", "hello-2-1", "libgreet-1-1", "localtool-1-1"] {

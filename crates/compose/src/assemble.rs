@@ -16,7 +16,7 @@
 //! A package file that would replace a base file, or another layered
 //! package's different file, is an error unless replacing is allowed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use store::mtree::{MutableTree, Node, Subdir};
 use store::objects::Checksum;
@@ -371,14 +371,25 @@ impl<'a, 't> Assembly<'a, 't> {
 
     /// Writes the layered packages' `tmpfiles.d` file (after the lines of
     /// the base's own, when a composed base has one) and returns the tree.
+    /// A directory the image's lines already make is not made twice:
+    /// `systemd-tmpfiles` would keep the first line and warn of the other.
     pub fn finish(mut self) -> Result<(MutableTree, AssemblyReport)> {
         if !self.report.tmpfiles.is_empty() {
+            let image = crate::tree::read_file(self.tx, &mut self.tree, crate::postprocess::TMPFILES_CONF)?;
             let existing = crate::tree::read_file(self.tx, &mut self.tree, TMPFILES_CONF)?;
-            let mut text = match existing {
-                Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            let mut text = match &existing {
+                Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
                 None => String::from("# Written by `layer`: the /var content of the layered packages.\n"),
             };
+            let mut made: BTreeSet<String> = [image.as_deref(), existing.as_deref()]
+                .into_iter()
+                .flatten()
+                .flat_map(|bytes| String::from_utf8_lossy(bytes).lines().filter_map(made_directory).collect::<Vec<_>>())
+                .collect();
             for line in &self.report.tmpfiles {
+                if made_directory(line).is_some_and(|path| !made.insert(path)) {
+                    continue;
+                }
                 text.push_str(line);
                 text.push('\n');
             }
@@ -386,6 +397,12 @@ impl<'a, 't> Assembly<'a, 't> {
         }
         Ok((self.tree, self.report))
     }
+}
+
+/// The path of a tmpfiles.d line that makes a directory (`d PATH ...`).
+fn made_directory(line: &str) -> Option<String> {
+    let mut words = line.split_whitespace();
+    (words.next() == Some("d")).then(|| words.next().map(str::to_owned)).flatten()
 }
 
 /// Why `word` cannot be one field of a tmpfiles.d line, if it cannot:

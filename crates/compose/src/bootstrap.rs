@@ -6,8 +6,8 @@
 //! a merged-/usr suite (bookworm amd64: `bin`, `sbin`, `lib`, `lib64` linked
 //! into `/usr`), in the image form [`crate::postprocess::image_form`] gives an
 //! imported root: `/home`, `/root`, `/srv`, `/mnt`, `/opt` and `/usr/local`
-//! linked into `/var`, the dpkg database's place `/usr/lib/sysimage/dpkg`
-//! linked from `/var/lib/dpkg`, and the mount points `/dev`, `/proc`,
+//! linked into `/var`, the package database's place
+//! `/usr/lib/sysimage/dpkg` (or `rpm`) linked from `/var/lib/dpkg` (`rpm`), and the mount points `/dev`, `/proc`,
 //! `/sys`, `/run`, `/tmp` and `/boot`. The build then puts each package's
 //! content where that policy says, as it does when layering.
 
@@ -18,6 +18,7 @@ use store::objects::Checksum;
 use store::repo::Repo;
 use store::transaction::Transaction;
 
+use crate::build::Database;
 use crate::error::{Error, Result};
 use crate::postprocess::insert;
 use crate::tree::{dir_meta, file_object, symlink_object};
@@ -26,8 +27,9 @@ use crate::tree::{dir_meta, file_object, symlink_object};
 pub const MERGED_USR_LINKS: [(&str, &str); 4] =
     [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")];
 
-/// Directories of the empty tree, with their modes, before image form.
-const DIRECTORIES: [(&str, u32); 18] = [
+/// Directories of the empty tree, with their modes, before image form;
+/// the package database's directory comes with them.
+const DIRECTORIES: [(&str, u32); 17] = [
     ("boot", 0o755),
     ("dev", 0o755),
     ("home", 0o755),
@@ -44,19 +46,24 @@ const DIRECTORIES: [(&str, u32); 18] = [
     ("usr/lib", 0o755),
     ("usr/lib64", 0o755),
     ("usr/local", 0o755),
-    ("var/lib/dpkg", 0o755),
     ("var/lib", 0o755),
 ];
 
-/// Writes the empty tree as a commit (timestamp 0, no ref) and returns it.
-pub fn skeleton_commit(repo: &Repo) -> Result<Checksum> {
+/// Writes the empty tree for `database`'s packages as a commit (timestamp
+/// 0, no ref) and returns it. Its database directory (`/var/lib/dpkg` or
+/// `/var/lib/rpm`) moves into `/usr/lib/sysimage` with the image form.
+pub fn skeleton_commit(repo: &Repo, database: Database) -> Result<Checksum> {
     let tx = repo.begin().map_err(Error::store("starting a transaction"))?;
     let dir_0755 = dir_meta(&tx, 0o755)?;
     let mut tree = MutableTree::empty(dir_0755);
     for (name, target) in MERGED_USR_LINKS {
         insert(repo, &mut tree, name, Node::File(symlink_object(&tx, target)?), dir_0755)?;
     }
-    for (path, mode) in DIRECTORIES {
+    let database_dir = match database {
+        Database::Dpkg => ("var/lib/dpkg", 0o755),
+        Database::Rpm => ("var/lib/rpm", 0o755),
+    };
+    for (path, mode) in DIRECTORIES.into_iter().chain([database_dir]) {
         let meta = dir_meta(&tx, mode)?;
         if tree.dir_at_mut(repo, path).map_err(Error::store("reading the tree"))?.is_none() {
             insert(repo, &mut tree, path, Node::Dir(Subdir::Built(MutableTree::empty(meta))), dir_0755)?;

@@ -23,6 +23,20 @@
 //! components = ["main"]
 //! signed-by = "/usr/share/keyrings/debian-archive-keyring.gpg"
 //! ```
+//!
+//! An rpm image takes its packages from rpm-md repositories instead (all
+//! of a treefile's repositories are of one kind, and `bootstrap` stays
+//! `none`: an rpm distribution's base is whatever its packages require):
+//!
+//! ```toml
+//! [[repos]]
+//! kind = "rpm-md"
+//! id = "fedora"                    # names its metadata cache
+//! baseurl = "${FEDORA_MIRROR}/releases/41/Everything/x86_64/os"
+//! gpgkey = "RPM-GPG-KEY-fedora-41" # relative to the treefile
+//! gpgcheck = true                  # packages must be signed (default)
+//! repo-gpgcheck = false            # repomd.xml must be signed (default: off, as dnf)
+//! ```
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -39,8 +53,10 @@ pub struct Treefile {
     pub reference: String,
     pub version: Option<String>,
     pub bootstrap: Bootstrap,
-    /// The native architecture (`amd64`).
+    /// The native architecture, in the format's words (`amd64`, `x86_64`).
     pub architecture: String,
+    /// What the repositories serve (Debian's when there are none).
+    pub format: PackageFormat,
     pub repos: Vec<Repository>,
     pub packages: Vec<String>,
     pub excludes: Vec<String>,
@@ -68,6 +84,14 @@ pub enum Bootstrap {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repository {
     Apt(AptRepository),
+    RpmMd(RpmMdRepository),
+}
+
+/// The package format a treefile's repositories serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageFormat {
+    Deb,
+    Rpm,
 }
 
 /// An apt repository suite.
@@ -81,6 +105,19 @@ pub struct AptRepository {
     pub architectures: Vec<String>,
     /// Absolute paths of the keyrings that alone may sign its `InRelease`.
     pub signed_by: Vec<PathBuf>,
+}
+
+/// An rpm-md repository, as a `.repo` section would configure it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpmMdRepository {
+    /// Names its metadata cache; unique in the treefile.
+    pub id: String,
+    /// Mirrors of the repository, tried in order, without a trailing slash.
+    pub baseurls: Vec<String>,
+    /// Absolute paths of the keys (armored or binary) that may sign it.
+    pub gpgkeys: Vec<PathBuf>,
+    pub gpgcheck: bool,
+    pub repo_gpgcheck: bool,
 }
 
 /// A bad treefile: where, and what.
@@ -134,29 +171,72 @@ enum VarPolicy {
     Tmpfiles,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 enum RepositoryKind {
     Apt,
+    RpmMd,
 }
 
+/// Both kinds' keys; which belong to which is checked after parsing, so
+/// that a misplaced key is named with its kind.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawRepository {
     kind: Spanned<RepositoryKind>,
-    uri: Spanned<String>,
-    suite: Spanned<String>,
-    components: Vec<Spanned<String>>,
-    #[serde(default)]
-    architectures: Vec<Spanned<String>>,
-    signed_by: Spanned<SignedBy>,
+    // apt
+    uri: Option<Spanned<String>>,
+    suite: Option<Spanned<String>>,
+    components: Option<Vec<Spanned<String>>>,
+    architectures: Option<Vec<Spanned<String>>>,
+    signed_by: Option<Spanned<OneOrMany>>,
+    // rpm-md
+    id: Option<Spanned<String>>,
+    baseurl: Option<Spanned<OneOrMany>>,
+    gpgkey: Option<Spanned<OneOrMany>>,
+    gpgcheck: Option<Spanned<bool>>,
+    repo_gpgcheck: Option<Spanned<bool>>,
+}
+
+impl RawRepository {
+    /// The keys set that `kind` does not take, by name and position.
+    fn foreign_keys(&self) -> Vec<(&'static str, Range<usize>)> {
+        let apt = [
+            ("uri", self.uri.as_ref().map(Spanned::span)),
+            ("suite", self.suite.as_ref().map(Spanned::span)),
+            ("components", self.components.as_ref().and_then(|c| c.first()).map(Spanned::span)),
+            ("architectures", self.architectures.as_ref().and_then(|c| c.first()).map(Spanned::span)),
+            ("signed-by", self.signed_by.as_ref().map(Spanned::span)),
+        ];
+        let rpm = [
+            ("id", self.id.as_ref().map(Spanned::span)),
+            ("baseurl", self.baseurl.as_ref().map(Spanned::span)),
+            ("gpgkey", self.gpgkey.as_ref().map(Spanned::span)),
+            ("gpgcheck", self.gpgcheck.as_ref().map(Spanned::span)),
+            ("repo-gpgcheck", self.repo_gpgcheck.as_ref().map(Spanned::span)),
+        ];
+        let foreign = match self.kind.get_ref() {
+            RepositoryKind::Apt => rpm,
+            RepositoryKind::RpmMd => apt,
+        };
+        foreign.into_iter().filter_map(|(key, span)| span.map(|s| (key, s))).collect()
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum SignedBy {
+enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many.iter().collect(),
+        }
+    }
 }
 
 impl Treefile {
@@ -208,12 +288,62 @@ impl Treefile {
                 return Err(at(a.span(), "architecture", format!("`{}` is not an architecture", a.get_ref())));
             }
             Some(a) => a.get_ref().clone(),
+            None if raw.repos.first().is_some_and(|r| *r.get_ref().kind.get_ref() == RepositoryKind::RpmMd) => {
+                RPM_ARCHITECTURE.to_owned()
+            }
             None => "amd64".to_owned(),
         };
         let mut repos = Vec::new();
         for repo in &raw.repos {
-            let RepositoryKind::Apt = repo.get_ref().kind.get_ref();
-            repos.push(Repository::Apt(apt_repository(repo.get_ref(), directory, env, &at)?));
+            let raw_repo = repo.get_ref();
+            let kind = *raw_repo.kind.get_ref();
+            if let Some((key, span)) = raw_repo.foreign_keys().into_iter().next() {
+                let name = match kind {
+                    RepositoryKind::Apt => "apt",
+                    RepositoryKind::RpmMd => "rpm-md",
+                };
+                return Err(at(span, &format!("repos.{key}"), format!("an {name} repository has no `{key}`")));
+            }
+            if kind != *raw.repos[0].get_ref().kind.get_ref() {
+                return Err(at(
+                    raw_repo.kind.span(),
+                    "repos.kind",
+                    "all repositories of a treefile must be of one kind: an image has one package database".into(),
+                ));
+            }
+            repos.push(match kind {
+                RepositoryKind::Apt => Repository::Apt(apt_repository(raw_repo, repo.span(), directory, env, &at)?),
+                RepositoryKind::RpmMd => {
+                    let rpm = rpm_md_repository(raw_repo, repo.span(), directory, env, &at)?;
+                    if repos.iter().any(|r| matches!(r, Repository::RpmMd(other) if other.id == rpm.id)) {
+                        return Err(at(repo.span(), "repos.id", format!("two repositories have the id `{}`", rpm.id)));
+                    }
+                    Repository::RpmMd(rpm)
+                }
+            });
+        }
+        let format = match raw.repos.first().map(|r| *r.get_ref().kind.get_ref()) {
+            Some(RepositoryKind::RpmMd) => PackageFormat::Rpm,
+            _ => PackageFormat::Deb,
+        };
+        if format == PackageFormat::Rpm && raw.bootstrap != Bootstrap::None {
+            return Err(TreefileError {
+                path: path.to_owned(),
+                line: 1,
+                key: Some("bootstrap".into()),
+                message: "`bootstrap` is Debian's (essential and required packages); an rpm image is its `packages` \
+                          and what they require\nhint: remove `bootstrap`, and list the packages"
+                    .into(),
+            });
+        }
+        if let (PackageFormat::Rpm, Some(a)) = (format, &raw.architecture) {
+            if a.get_ref() != RPM_ARCHITECTURE {
+                return Err(at(
+                    a.span(),
+                    "architecture",
+                    format!("rpm images are built for `{RPM_ARCHITECTURE}` only"),
+                ));
+            }
         }
         if repos.is_empty() && (raw.bootstrap != Bootstrap::None || !raw.packages.is_empty()) {
             return Err(TreefileError {
@@ -226,7 +356,7 @@ impl Treefile {
         let names = |list: &[Spanned<String>], key: &str| -> Result<Vec<String>, TreefileError> {
             let mut out = Vec::new();
             for name in list {
-                if !valid_package(name.get_ref()) {
+                if !valid_package(name.get_ref(), format) {
                     return Err(at(name.span(), key, format!("`{}` is not a package name", name.get_ref())));
                 }
                 out.push(name.get_ref().clone());
@@ -280,6 +410,7 @@ impl Treefile {
             version: raw.version.map(Spanned::into_inner),
             bootstrap: raw.bootstrap,
             architecture,
+            format,
             repos,
             packages,
             excludes,
@@ -293,14 +424,14 @@ type At<'a> = dyn Fn(Range<usize>, &str, String) -> TreefileError + 'a;
 
 fn apt_repository(
     raw: &RawRepository,
+    span: Range<usize>,
     directory: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     at: &At<'_>,
 ) -> Result<AptRepository, TreefileError> {
-    let uri = substitute(raw.uri.get_ref(), env).map_err(|m| at(raw.uri.span(), "repos.uri", m))?;
-    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
-        return Err(at(raw.uri.span(), "repos.uri", format!("`{uri}` is not an http:// or https:// URI")));
-    }
+    let missing = |key: &str| at(span.clone(), &format!("repos.{key}"), format!("an apt repository needs `{key}`"));
+    let raw_uri = raw.uri.as_ref().ok_or_else(|| missing("uri"))?;
+    let uri = http_uri(raw_uri, "repos.uri", env, at)?;
     let word = |s: &Spanned<String>, key: &str| -> Result<String, TreefileError> {
         let value = s.get_ref();
         if value.is_empty() || value.contains(|c: char| c.is_whitespace() || c == '/' && key != "repos.suite") {
@@ -308,29 +439,94 @@ fn apt_repository(
         }
         Ok(value.clone())
     };
-    let suite = word(&raw.suite, "repos.suite")?;
-    if raw.components.is_empty() {
-        return Err(at(raw.suite.span(), "repos.components", "a repository needs at least one component".into()));
+    let raw_suite = raw.suite.as_ref().ok_or_else(|| missing("suite"))?;
+    let suite = word(raw_suite, "repos.suite")?;
+    let raw_components = raw.components.as_deref().unwrap_or_default();
+    if raw_components.is_empty() {
+        return Err(at(raw_suite.span(), "repos.components", "a repository needs at least one component".into()));
     }
-    let components = raw.components.iter().map(|c| word(c, "repos.components")).collect::<Result<_, _>>()?;
-    let architectures = raw.architectures.iter().map(|a| word(a, "repos.architectures")).collect::<Result<_, _>>()?;
-    let span = raw.signed_by.span();
-    let keys: Vec<&String> = match raw.signed_by.get_ref() {
-        SignedBy::One(one) => vec![one],
-        SignedBy::Many(many) => many.iter().collect(),
+    let components = raw_components.iter().map(|c| word(c, "repos.components")).collect::<Result<_, _>>()?;
+    let architectures =
+        raw.architectures.iter().flatten().map(|a| word(a, "repos.architectures")).collect::<Result<_, _>>()?;
+    let signed_by = raw.signed_by.as_ref().ok_or_else(|| missing("signed-by"))?;
+    let signed_by = key_files(signed_by, "repos.signed-by", directory, at)?;
+    if signed_by.is_empty() {
+        return Err(missing("signed-by"));
+    }
+    Ok(AptRepository { uri, suite, components, architectures, signed_by })
+}
+
+fn rpm_md_repository(
+    raw: &RawRepository,
+    span: Range<usize>,
+    directory: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    at: &At<'_>,
+) -> Result<RpmMdRepository, TreefileError> {
+    let missing = |key: &str| at(span.clone(), &format!("repos.{key}"), format!("an rpm-md repository needs `{key}`"));
+    let raw_id = raw.id.as_ref().ok_or_else(|| missing("id"))?;
+    let id = raw_id.get_ref();
+    if id.is_empty() || id.starts_with('.') || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return Err(at(raw_id.span(), "repos.id", format!("`{id}` is not a repository id")));
+    }
+    let raw_baseurls = raw.baseurl.as_ref().ok_or_else(|| missing("baseurl"))?;
+    let mut baseurls = Vec::new();
+    for url in raw_baseurls.get_ref().items() {
+        let spanned = Spanned::new(raw_baseurls.span(), url.clone());
+        baseurls.push(http_uri(&spanned, "repos.baseurl", env, at)?);
+    }
+    if baseurls.is_empty() {
+        return Err(missing("baseurl"));
+    }
+    let gpgkeys = match &raw.gpgkey {
+        Some(keys) => key_files(keys, "repos.gpgkey", directory, at)?,
+        None => Vec::new(),
     };
-    if keys.is_empty() {
-        return Err(at(span, "repos.signed-by", "a repository needs a key".into()));
+    let gpgcheck = raw.gpgcheck.as_ref().is_none_or(|c| *c.get_ref());
+    let repo_gpgcheck = raw.repo_gpgcheck.as_ref().is_some_and(|c| *c.get_ref());
+    if (gpgcheck || repo_gpgcheck) && gpgkeys.is_empty() {
+        return Err(at(
+            span,
+            "repos.gpgkey",
+            "a repository whose packages or metadata must be signed needs `gpgkey`\nhint: name the key file, \
+             or set `gpgcheck = false` for packages nobody signed"
+                .into(),
+        ));
     }
-    let mut signed_by = Vec::new();
-    for key in keys {
-        let path = directory.join(key);
+    Ok(RpmMdRepository { id: id.clone(), baseurls, gpgkeys, gpgcheck, repo_gpgcheck })
+}
+
+/// An `http://` or `https://` URI with `${NAME}` substituted, without a
+/// trailing slash.
+fn http_uri(
+    raw: &Spanned<String>,
+    key: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    at: &At<'_>,
+) -> Result<String, TreefileError> {
+    let uri = substitute(raw.get_ref(), env).map_err(|m| at(raw.span(), key, m))?;
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        return Err(at(raw.span(), key, format!("`{uri}` is not an http:// or https:// URI")));
+    }
+    Ok(uri.trim_end_matches('/').to_owned())
+}
+
+/// Key files, relative to the treefile's directory, each of which exists.
+fn key_files(
+    raw: &Spanned<OneOrMany>,
+    key: &str,
+    directory: &Path,
+    at: &At<'_>,
+) -> Result<Vec<PathBuf>, TreefileError> {
+    let mut out = Vec::new();
+    for name in raw.get_ref().items() {
+        let path = directory.join(name);
         if !path.is_file() {
-            return Err(at(span.clone(), "repos.signed-by", format!("the keyring `{}` is not a file", path.display())));
+            return Err(at(raw.span(), key, format!("the key file `{}` is not a file", path.display())));
         }
-        signed_by.push(path);
+        out.push(path);
     }
-    Ok(AptRepository { uri: uri.trim_end_matches('/').to_owned(), suite, components, architectures, signed_by })
+    Ok(out)
 }
 
 /// Replaces each `${NAME}` with the variable's value.
@@ -368,11 +564,19 @@ fn valid_ref(reference: &str) -> bool {
         })
 }
 
-/// Debian policy's package names (5.6.7).
-fn valid_package(name: &str) -> bool {
+/// The one architecture rpm images are built for (the rpm resolver's).
+pub const RPM_ARCHITECTURE: &str = "x86_64";
+
+/// Debian policy's package names (5.6.7); rpm's also take capitals and
+/// `_` (`NetworkManager`, `perl-Data-Dumper`, `python3-typing_extensions`).
+fn valid_package(name: &str, format: PackageFormat) -> bool {
+    let other = |b: u8| match format {
+        PackageFormat::Deb => b.is_ascii_lowercase() || b.is_ascii_digit(),
+        PackageFormat::Rpm => b.is_ascii_alphanumeric() || b == b'_',
+    };
     name.len() >= 2
         && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'))
+        && name.bytes().all(|b| other(b) || matches!(b, b'+' | b'-' | b'.'))
 }
 
 #[cfg(test)]
@@ -413,7 +617,7 @@ signed-by = "KEY"
         assert_eq!(t.reference, "debian/12/minbase");
         assert_eq!(t.bootstrap, Bootstrap::Minbase);
         assert_eq!(t.architecture, "amd64");
-        let Repository::Apt(apt) = &t.repos[0];
+        let Repository::Apt(apt) = &t.repos[0] else { panic!("an apt repository") };
         assert_eq!(apt.uri, "http://mirror.invalid/debian");
         assert_eq!(apt.components, ["main"]);
         assert_eq!(t.metadata["org.example.flavor"], "small");
@@ -437,5 +641,45 @@ signed-by = "KEY"
         assert_eq!(e.key.as_deref(), Some("repos.signed-by"), "{e}");
         let e = parse(&GOOD.replace("debian/12/minbase", "debian//x")).expect_err("ref");
         assert_eq!((e.line, e.key.as_deref()), (2, Some("ref")), "{e}");
+    }
+
+    const RPM: &str = r#"
+ref = "test/rpm"
+packages = ["filesystem", "NetworkManager"]
+
+[[repos]]
+kind = "rpm-md"
+id = "test"
+baseurl = ["${MIRROR}", "http://second.invalid/"]
+gpgkey = "KEY"
+repo-gpgcheck = true
+"#;
+
+    #[test]
+    fn parses_an_rpm_md_treefile() {
+        let t = parse(RPM).expect("parses");
+        assert_eq!((t.format, t.architecture.as_str()), (PackageFormat::Rpm, "x86_64"));
+        let Repository::RpmMd(rpm) = &t.repos[0] else { panic!("an rpm-md repository") };
+        assert_eq!(rpm.baseurls, ["http://mirror.invalid/debian", "http://second.invalid"]);
+        assert!(rpm.gpgcheck && rpm.repo_gpgcheck);
+        assert_eq!(t.packages, ["filesystem", "NetworkManager"]);
+    }
+
+    #[test]
+    fn rpm_md_errors_name_the_key() {
+        let e = parse(&RPM.replace("gpgkey = \"KEY\"", "")).expect_err("no key");
+        assert_eq!(e.key.as_deref(), Some("repos.gpgkey"), "{e}");
+        let unsigned = RPM.replace("gpgkey = \"KEY\"", "gpgcheck = false").replace("repo-gpgcheck = true", "");
+        assert!(!parse(&unsigned).map(|t| matches!(&t.repos[0], Repository::RpmMd(r) if r.gpgcheck)).expect("parses"));
+        let e = parse(&RPM.replace("id = \"test\"", "suite = \"x\"")).expect_err("apt key");
+        assert_eq!(e.key.as_deref(), Some("repos.suite"), "{e}");
+        assert!(e.to_string().contains("an rpm-md repository has no `suite`"), "{e}");
+        let e = parse(&RPM.replace("ref = ", "bootstrap = \"minbase\"\nref = ")).expect_err("bootstrap");
+        assert_eq!(e.key.as_deref(), Some("bootstrap"), "{e}");
+        let mixed = format!(
+            "{RPM}\n[[repos]]\nkind = \"apt\"\nuri = \"http://x.invalid\"\nsuite = \"s\"\ncomponents = [\"main\"]\nsigned-by = \"KEY\"\n"
+        );
+        let e = parse(&mixed).expect_err("mixed");
+        assert_eq!((e.line, e.key.as_deref()), (13, Some("repos.kind")), "{e}");
     }
 }

@@ -1,37 +1,33 @@
 //! `layer compose tree TREEFILE --repo R`: a base image from packages,
 //! built by the same engine as layering, onto an empty merged-/usr tree.
 //!
-//! Debian's bootstrap order, as `mmdebstrap` and `debootstrap` do it:
-//! 1. the essential set (every `Essential: yes` package and what it
-//!    depends on) is unpacked, then configured in dependency order;
-//! 2. the rest (`Priority: required` and `apt` for `minbase`, and the
-//!    treefile's packages) is installed onto it, as `apt-get install
-//!    --no-install-recommends` would.
-//!
-//! Each phase is one build ([`compose::build::build`]): it unpacks all its
-//! packages, runs every `preinst install`, then every `postinst configure`
-//! in the resolver's order. The second build starts from the first's
-//! commit, so nothing of the rest runs before the essential set is
-//! configured.
+//! The package format decides where the packages come from and in how
+//! many phases they are built ([`deb`]: apt, Debian's bootstrap order;
+//! [`rpm`]: rpm-md, one phase). Each phase is one build
+//! ([`compose::build::build`]): it unpacks all its packages, runs every
+//! pre-install script, then every post-install script in the resolver's
+//! order. Then the postprocess script, and the final commit on the ref.
+
+mod deb;
+mod rpm;
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use compose::build::{BuildRequest, build};
-use compose::package_tree::{self, PackageFile, PackageTree};
-use compose::treefile::{Bootstrap, Repository as TreefileRepository, Treefile};
-use pkgdb::apt::{HttpClient, PackageIndex, SignedBy, Source};
-use pkgdb::fetch::{FetchOptions, PackageCache, fetch};
-use pkgdb::resolve::{InstalledPackage, PackageSource, Plan, Request, ResolveOptions, Universe};
+use compose::build::{BuildRequest, Database, build};
+use compose::package_tree::{PackageFile, PackageTree};
+use compose::treefile::{PackageFormat, Treefile};
+use pkgdb::apt::HttpClient;
+use pkgdb::fetch::{FetchOptions, PackageCache, WantedFile, fetch};
+use pkgdb::resolve::Plan;
 use serde_json::json;
 use store::Repo;
 use store::gvariant::Value;
 
 use crate::cli::UserError;
-use crate::layering::repos;
 
 #[derive(Debug, clap::Args)]
 pub struct TreeOpts {
@@ -56,10 +52,39 @@ pub struct TreeOpts {
 /// reproducible builds use it; without it, the newest Release `Date`.
 const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 
-/// Both phases, resolved.
+/// The plans of the phases: Debian's essential set (when bootstrapped),
+/// then the rest.
 struct Plans {
     essential: Option<Plan>,
     rest: Plan,
+}
+
+/// One build: its packages, in the order their scripts run.
+struct Phase {
+    what: &'static str,
+    packages: Vec<PackageTree>,
+}
+
+impl Phase {
+    /// The packages of `plan` among `trees` (by name), in its configure order.
+    fn new(what: &'static str, plan: &Plan, trees: &HashMap<String, PackageTree>) -> Phase {
+        let packages = plan.configure_order.iter().filter_map(|name| trees.get(name).cloned()).collect();
+        Phase { what, packages }
+    }
+}
+
+/// What a format's preparation hands to the build: everything fetched,
+/// verified and imported.
+struct Prepared {
+    database: Database,
+    phases: Vec<Phase>,
+    /// The requested packages (without their dependencies), for the commit.
+    requested: Vec<String>,
+    /// Seconds since the epoch: a property of the repositories.
+    timestamp: u64,
+    /// Files put into the image besides the packages' (path, mode,
+    /// content), each written when its directory exists in the built tree.
+    files: Vec<(String, u32, Vec<u8>)>,
 }
 
 pub fn run(opts: &TreeOpts) -> anyhow::Result<i32> {
@@ -72,78 +97,27 @@ fn compose(treefile: &Treefile, opts: &TreeOpts) -> anyhow::Result<i32> {
     let repo = Repo::open(&opts.repo)?;
     let cache = opts.cache_dir.clone().unwrap_or_else(|| opts.repo.join("tmp/layer-compose-cache"));
     let client = HttpClient::new();
-    let sources = treefile
-        .repos
-        .iter()
-        .map(|r| match r {
-            TreefileRepository::Apt(apt) => Source {
-                uri: apt.uri.clone(),
-                suite: apt.suite.clone(),
-                components: apt.components.clone(),
-                architectures: if apt.architectures.is_empty() {
-                    vec![treefile.architecture.clone()]
-                } else {
-                    apt.architectures.clone()
-                },
-                signed_by: Some(SignedBy::Keyrings(apt.signed_by.clone())),
-                file: treefile.path.clone(),
-            },
-        })
-        .collect();
-    let loaded = repos::load_sources(sources, &cache.join("apt"), &client)?;
-    let timestamp = timestamp(&loaded)?;
-    let indexes: Vec<(&repos::Repository, &PackageIndex)> =
-        loaded.iter().flat_map(|(r, _)| r.indexes.iter().map(move |i| (r, i))).collect();
-    let index_refs: Vec<&PackageIndex> = indexes.iter().map(|(_, i)| *i).collect();
+    let prepared = match treefile.format {
+        PackageFormat::Deb => deb::prepare(&repo, treefile, opts, &cache, &client)?,
+        PackageFormat::Rpm => rpm::prepare(&repo, treefile, opts, &cache, &client)?,
+    };
+    let Some(prepared) = prepared else { return Ok(0) };
 
-    eprintln!("Resolving");
-    let plans = resolve(treefile, &index_refs)?;
-    show_plans(treefile, &plans, opts.json)?;
-    if opts.dry_run {
-        return Ok(0);
-    }
-
-    let phases: Vec<&Plan> = plans.essential.iter().chain([&plans.rest]).collect();
-    let wanted = repos::wanted_files(phases.iter().flat_map(|plan| plan.install.iter()), &indexes);
-    let fetched = fetch(
-        &PackageCache::new(cache.join("packages")),
-        &wanted,
-        &client,
-        &FetchOptions { progress: true, ..Default::default() },
-    )?;
-    eprintln!(
-        "Fetched {} packages ({} bytes); {} were cached",
-        fetched.summary.downloaded,
-        fetched.summary.bytes,
-        wanted.len() - fetched.summary.downloaded
-    );
-    let hex: Vec<String> = wanted.iter().map(|w| w.sha256.iter().map(|b| format!("{b:02x}")).collect()).collect();
-    let files: Vec<PackageFile<'_>> =
-        fetched.paths.iter().zip(&hex).map(|(path, sha256)| PackageFile { path, sha256 }).collect();
-    eprintln!("Importing {} packages", files.len());
-    let mut trees: HashMap<String, PackageTree> =
-        package_tree::import_debs(&repo, &files)?.into_iter().map(|t| (t.name().to_owned(), t)).collect();
-
-    let mut base = compose::bootstrap::skeleton_commit(&repo)?;
+    let mut base = compose::bootstrap::skeleton_commit(&repo, prepared.database)?;
     let script_timeout = script_timeout()?;
-    for (number, plan) in phases.iter().enumerate() {
-        let ordered: Vec<PackageTree> = plan.configure_order.iter().filter_map(|name| trees.remove(name)).collect();
-        if ordered.is_empty() {
-            continue;
-        }
-        let phase = if plans.essential.is_some() && number == 0 { "the essential set" } else { "the packages" };
-        eprintln!("Installing {phase}: {} packages", ordered.len());
+    for phase in prepared.phases.iter().filter(|p| !p.packages.is_empty()) {
+        eprintln!("Installing {}: {} packages", phase.what, phase.packages.len());
         let request = BuildRequest {
             base,
-            packages: &ordered,
+            packages: &phase.packages,
             remove: &[],
             assemble: compose::assemble::AssembleOptions::default(),
-            subject: format!("{}: {phase}", treefile.reference),
+            subject: format!("{}: {}", treefile.reference, phase.what),
             metadata: Vec::new(),
             prepare_var: &prepare_var,
             sandbox_program: None,
             script_timeout,
-            source_date_epoch: timestamp,
+            source_date_epoch: prepared.timestamp,
         };
         let built = build(&repo, &request, &mut |step| eprintln!("{step}"))?;
         for line in &built.assembly.dropped {
@@ -156,29 +130,25 @@ fn compose(treefile: &Treefile, opts: &TreeOpts) -> anyhow::Result<i32> {
         base = run_postprocess(&repo, &base, script)?;
     }
 
-    // As mmdebstrap writes it; the deployment's own file wins once edited.
-    let mut files = vec![("usr/etc/fstab".to_owned(), 0o644, b"# UNCONFIGURED FSTAB FOR BASE SYSTEM\n".to_vec())];
-    if matches!(repo.lookup(&base, "/usr/etc/apt"), Ok(store::browse::Node::Dir { .. })) {
-        // As mmdebstrap writes it: the image's apt uses the repositories it
-        // was composed from, with the keys its own keyring package ships.
-        let mut list = String::new();
-        for (repository, _) in &loaded {
-            let source = &repository.source;
-            list.push_str(&format!("deb {} {} {}\n", source.uri, source.suite, source.components.join(" ")));
+    let mut files = Vec::new();
+    for (path, mode, data) in prepared.files {
+        let parent = Path::new(&path).parent().map_or_else(|| "/".to_owned(), |p| format!("/{}", p.display()));
+        if matches!(repo.lookup(&base, &parent), Ok(store::browse::Node::Dir { .. })) {
+            files.push((path, mode, data));
         }
-        files.push(("usr/etc/apt/sources.list".to_owned(), 0o644, list.into_bytes()));
     }
     let mut metadata: Vec<(String, Value)> =
         treefile.metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     if let Some(version) = &treefile.version {
         metadata.push(("version".into(), Value::String(version.clone())));
     }
-    let requested = plans.rest.install.iter().filter(|p| p.requested).map(|p| Value::String(p.name.clone()));
-    metadata.push(("layer.compose.requested".into(), Value::Array(store::gvariant::Type::String, requested.collect())));
+    let requested = prepared.requested.into_iter().map(Value::String).collect();
+    metadata.push(("layer.compose.requested".into(), Value::Array(store::gvariant::Type::String, requested)));
     let subject = match &treefile.version {
         Some(version) => format!("{} {version}", treefile.reference),
         None => treefile.reference.clone(),
     };
+    let timestamp = prepared.timestamp;
     let finish = compose::bootstrap::Finish { reference: &treefile.reference, subject, metadata, files, timestamp };
     let finished = compose::bootstrap::finish(&repo, &base, &finish)?;
     let commit = repo.read_commit(&finished.commit)?;
@@ -203,81 +173,56 @@ fn compose(treefile: &Treefile, opts: &TreeOpts) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The commit's timestamp: `SOURCE_DATE_EPOCH` if set, else the newest
-/// Release `Date`, so that the same repositories give the same commit.
-fn timestamp(loaded: &[(repos::Repository, pkgdb::apt::UpdateSummary)]) -> anyhow::Result<u64> {
-    if let Some(value) = std::env::var_os(SOURCE_DATE_EPOCH) {
-        return value.to_str().and_then(|v| v.trim().parse().ok()).ok_or_else(|| {
-            UserError(format!("`{SOURCE_DATE_EPOCH}={}` is not a number of seconds", value.to_string_lossy())).into()
-        });
+/// `SOURCE_DATE_EPOCH`, which fixes the commit's timestamp as
+/// reproducible builds use it, when set.
+fn source_date_epoch() -> anyhow::Result<Option<u64>> {
+    let Some(value) = std::env::var_os(SOURCE_DATE_EPOCH) else { return Ok(None) };
+    match value.to_str().and_then(|v| v.trim().parse().ok()) {
+        Some(seconds) => Ok(Some(seconds)),
+        None => {
+            Err(UserError(format!("`{SOURCE_DATE_EPOCH}={}` is not a number of seconds", value.to_string_lossy()))
+                .into())
+        }
     }
-    Ok(loaded
-        .iter()
-        .filter_map(|(_, summary)| summary.date.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .max()
-        .unwrap_or(0))
 }
 
-fn resolve(treefile: &Treefile, indexes: &[&PackageIndex]) -> anyhow::Result<Plans> {
-    let architecture = treefile.architecture.as_str();
-    let fits = |a: &str| a == architecture || a == "all";
-    let mut essential: Vec<String> = Vec::new();
-    let mut required: Vec<String> = Vec::new();
-    if treefile.bootstrap != Bootstrap::None {
-        for index in indexes {
-            for package in index.iter().filter(|p| fits(p.architecture)) {
-                if package.essential {
-                    essential.push(package.name.to_owned());
-                }
-                if treefile.bootstrap == Bootstrap::Minbase && package.priority == Some("required") {
-                    required.push(package.name.to_owned());
-                }
-            }
-        }
-        if treefile.bootstrap == Bootstrap::Minbase {
-            required.push("apt".into());
-        }
+/// Downloads `wanted` into the cache, checks each against its rpm-md
+/// repository's signature policy (`signers`, one per file; empty for apt,
+/// whose signed indexes vouch for the packages), and imports them with
+/// `import`, by package name.
+fn fetch_packages(
+    repo: &Repo,
+    cache: &Path,
+    wanted: &[WantedFile],
+    client: &HttpClient,
+    signers: &[&pkgdb::rpmmd::Repository],
+    import: fn(&Repo, &[PackageFile<'_>]) -> compose::Result<Vec<PackageTree>>,
+) -> anyhow::Result<HashMap<String, PackageTree>> {
+    let fetched = fetch(
+        &PackageCache::new(cache.join("packages")),
+        wanted,
+        client,
+        &FetchOptions { progress: true, ..Default::default() },
+    )?;
+    eprintln!(
+        "Fetched {} packages ({} bytes); {} were cached",
+        fetched.summary.downloaded,
+        fetched.summary.bytes,
+        wanted.len() - fetched.summary.downloaded
+    );
+    for (path, repository) in fetched.paths.iter().zip(signers) {
+        pkgdb::rpmmd::require_package_signature(repository, path)?;
     }
-    for list in [&mut essential, &mut required] {
-        list.sort();
-        list.dedup();
-        list.retain(|name| !treefile.excludes.contains(name));
-    }
-    let requests = |names: &[String]| -> anyhow::Result<Vec<Request>> {
-        names.iter().map(|n| Request::parse(n).map_err(anyhow::Error::from)).collect()
-    };
-    let options = ResolveOptions::default();
-    let essential_plan = if essential.is_empty() {
-        None
-    } else {
-        let universe = Universe::new(architecture, &[], indexes, &[]);
-        Some(universe.resolve(&requests(&essential)?, &options)?)
-    };
-    let installed: Vec<InstalledPackage> = essential_plan
-        .iter()
-        .flat_map(|plan| plan.install.iter())
-        .filter_map(|p| match &p.source {
-            PackageSource::Repository { index, record, .. } => indexes[*index].get(*record).map(|r| InstalledPackage {
-                name: r.name.to_owned(),
-                version: r.version.to_owned(),
-                architecture: r.architecture.to_owned(),
-                multi_arch: r.multi_arch.map(str::to_owned),
-                essential: r.essential,
-                depends: r.depends.map(str::to_owned),
-                pre_depends: r.pre_depends.map(str::to_owned),
-                conflicts: r.conflicts.map(str::to_owned),
-                breaks: r.breaks.map(str::to_owned),
-                provides: r.provides.map(str::to_owned),
-            }),
-            PackageSource::Local { .. } => None,
-        })
-        .collect();
-    let mut rest_names = required;
-    rest_names.extend(treefile.packages.iter().cloned());
-    let universe = Universe::new(architecture, &installed, indexes, &[]);
-    let rest = universe.resolve(&requests(&rest_names)?, &options)?;
-    for plan in essential_plan.iter().chain([&rest]) {
+    let hex: Vec<String> = wanted.iter().map(|w| w.sha256.iter().map(|b| format!("{b:02x}")).collect()).collect();
+    let files: Vec<PackageFile<'_>> =
+        fetched.paths.iter().zip(&hex).map(|(path, sha256)| PackageFile { path, sha256 }).collect();
+    eprintln!("Importing {} packages", files.len());
+    Ok(import(repo, &files)?.into_iter().map(|t| (t.name().to_owned(), t)).collect())
+}
+
+/// Fails when a plan takes in a package the treefile excludes.
+fn refuse_excluded(treefile: &Treefile, plans: &Plans) -> anyhow::Result<()> {
+    for plan in plans.essential.iter().chain([&plans.rest]) {
         if let Some(p) = plan.install.iter().find(|p| treefile.excludes.contains(&p.name)) {
             anyhow::bail!(UserError(format!(
                 "`{}` is excluded, but the package set needs it{}\nhint: take it out of `excludes`, or the packages that need it out of `packages`",
@@ -286,9 +231,10 @@ fn resolve(treefile: &Treefile, indexes: &[&PackageIndex]) -> anyhow::Result<Pla
             )));
         }
     }
-    Ok(Plans { essential: essential_plan, rest })
+    Ok(())
 }
 
+/// The plan, on stderr (as JSON on stdout with `--json`).
 fn show_plans(treefile: &Treefile, plans: &Plans, json: bool) -> anyhow::Result<()> {
     if json {
         let value = json!({
