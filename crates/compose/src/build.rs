@@ -16,7 +16,8 @@
 //!    scriptlets run ([`crate::rpm_scripts`]). Their changes come back
 //!    through copy-up, so nothing writes through a hardlink into the store.
 //! 4. The checkout is committed; files still hardlinked to the store are
-//!    known by inode and not read again.
+//!    known by inode and not read again. The checkout is then exactly a
+//!    checkout of the commit, and the caller may deploy it as it is.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -71,6 +72,26 @@ pub struct Built {
     pub packages: Vec<Package>,
     pub assembly: AssemblyReport,
     pub scripts: ScriptReport,
+    /// The checkout the scripts ran in, when there was one: a hardlinked
+    /// tree exactly as a checkout of `commit` would be (it is what the
+    /// commit was read from), in the repository's `tmp/`. A deployment
+    /// can take it over by rename instead of checking the commit out
+    /// again; dropped, it is removed.
+    pub checkout: Option<BuiltCheckout>,
+}
+
+/// A build's checkout, removed when dropped unless taken.
+#[derive(Debug)]
+pub struct BuiltCheckout {
+    scratch: tempfile::TempDir,
+}
+
+impl BuiltCheckout {
+    /// The tree: a directory on the repository's filesystem, which the
+    /// caller may rename away (what is left is removed on drop).
+    pub fn root(&self) -> PathBuf {
+        self.scratch.path().join("root")
+    }
 }
 
 /// Builds the commit (without a ref) and returns it.
@@ -106,7 +127,7 @@ pub fn build(repo: &Repo, request: &BuildRequest<'_>, progress: &mut dyn FnMut(&
         let commit = write_commit(&tx, &tree, None, &options).map_err(Error::store("writing the commit"))?;
         tx.commit(&[]).map_err(Error::store("publishing the commit"))?;
         failpoint::hit("compose::built");
-        return Ok(Built { commit, packages, assembly: report, scripts: ScriptReport::default() });
+        return Ok(Built { commit, packages, assembly: report, scripts: ScriptReport::default(), checkout: None });
     }
     let (tree, assembly) = assembly.finish()?;
     let (scratch, root) = check_out(repo, tx, &tree, progress)?;
@@ -120,8 +141,7 @@ pub fn build(repo: &Repo, request: &BuildRequest<'_>, progress: &mut dyn FnMut(&
     };
     failpoint::hit("compose::scripts");
     let commit = commit_checkout(repo, request, &base, &root, &packages, progress)?;
-    drop(scratch);
-    Ok(Built { commit, packages, assembly, scripts })
+    Ok(Built { commit, packages, assembly, scripts, checkout: Some(BuiltCheckout { scratch }) })
 }
 
 /// Takes out the removed base packages and merges the `.deb`s; returns
@@ -237,7 +257,10 @@ fn check_out(
         .map_err(|source| Error::Io { what: "creating a build directory in the repository".into(), source })?;
     let root = scratch.path().join("root");
     progress("Checking out the tree");
-    let checkout = CheckoutOptions { mode: None, ..Default::default() };
+    // Verified, as a deployment's checkout is: a corrupt base object is
+    // refused before any script reads it, and the checkout may become the
+    // deployment.
+    let checkout = CheckoutOptions { mode: None, verify: true, ..Default::default() };
     repo.checkout(&assembled, &root, &checkout).map_err(Error::store("checking out the assembled tree"))?;
     failpoint::hit("compose::checked-out");
     Ok((scratch, root))

@@ -34,12 +34,19 @@ impl Sysroot {
     /// Creates a deployment of `commit` in `stateroot`, with `/etc` merged
     /// from `merge_from` when given. It is not yet bootable: pass it to
     /// [`Sysroot::write_deployments`].
+    ///
+    /// `prepared`, when given, is a directory holding exactly a checkout of
+    /// `commit` made with `verify` (a build's, whose scripts ran in it and
+    /// which was then committed as `commit`), on the sysroot's filesystem:
+    /// it is renamed into place instead of checking the commit out again.
+    /// If it cannot be (another filesystem), the commit is checked out.
     pub fn stage(
         &self,
         stateroot: &str,
         commit: &Checksum,
         origin: KeyFile,
         merge_from: Option<&Deployment>,
+        prepared: Option<&std::path::Path>,
     ) -> Result<(Deployment, MergeStats)> {
         let deployserial = self.next_deployserial(stateroot, commit)?;
         let mut deployment = Deployment {
@@ -52,11 +59,24 @@ impl Sysroot {
             kargs: merge_from.map(|m| m.kargs.clone()).unwrap_or_default(),
         };
         let rel = deployment.relpath();
-        // Every object is re-hashed as it is checked out: a corrupt commit
-        // (SECURITY.md 38) fails here, naming the object, before anything
-        // lists the deployment, and cleanup reclaims the directory.
-        let verified = CheckoutOptions { verify: true, ..Default::default() };
-        self.repo.checkout(commit, &self.path.join(&rel), &verified)?;
+        let dest = self.path.join(&rel);
+        let renamed = match prepared {
+            Some(tree) => match std::fs::rename(tree, &dest) {
+                Ok(()) => true,
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => false,
+                Err(e) => return Err(io_err("moving the built tree to", &rel)(e)),
+            },
+            None => false,
+        };
+        if !renamed {
+            // Every object is re-hashed as it is checked out (unless a
+            // verified checkout hashed this very inode before): a corrupt
+            // commit (SECURITY.md 38) fails here, naming the object, before
+            // anything lists the deployment, and cleanup reclaims the
+            // directory.
+            let verified = CheckoutOptions { verify: true, ..Default::default() };
+            self.repo.checkout(commit, &dest, &verified)?;
+        }
         failpoint::hit("deploy::checkout");
         let root = self.open_deployment(&deployment)?;
         etc::prepare(root.as_fd())?;

@@ -21,6 +21,7 @@ use crate::error::{Error, Result, io_err};
 use crate::fsutil;
 use crate::objects::{Checksum, ObjectType};
 use crate::repo::{Repo, RepoMode};
+use crate::verified::VerifiedObjects;
 
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
@@ -44,7 +45,9 @@ pub struct CheckoutOptions {
     /// and dirmeta, each content object before it is linked or copied)
     /// and fail with [`Error::ChecksumMismatch`] naming the first bad one.
     /// A deployment is checked out this way, so a corrupt commit is never
-    /// deployed; it costs one read of every file of the tree.
+    /// deployed. Content objects whose inode is unchanged since an earlier
+    /// verified checkout hashed them are not read again (see
+    /// `verified.rs`).
     pub verify: bool,
 }
 
@@ -63,9 +66,9 @@ struct Ctx<'a> {
     stats: &'a CheckoutStats,
     /// Set once a hardlink fails with EXDEV: the rest of the checkout copies.
     cross_device: std::sync::atomic::AtomicBool,
-    /// With `opts.verify`: content objects already verified (a tree often
-    /// holds the same object many times).
-    verified: std::sync::Mutex<std::collections::HashSet<Checksum>>,
+    /// With `opts.verify`: the content objects verified before, and in
+    /// this checkout (a tree often holds the same object many times).
+    verified: Option<VerifiedObjects>,
 }
 
 impl Repo {
@@ -101,7 +104,7 @@ impl Repo {
             opts,
             stats: &stats,
             cross_device: Default::default(),
-            verified: Default::default(),
+            verified: opts.verify.then(|| VerifiedObjects::load(self)),
         };
         let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = dest.file_name().ok_or_else(|| Error::Unsupported {
@@ -110,6 +113,9 @@ impl Repo {
         })?;
         let parent_fd = fsutil::open_dir(rustix::fs::CWD, parent).map_err(io_err("opening", parent.display()))?;
         ctx.checkout_dir(parent_fd.as_fd(), name.as_bytes(), tree, meta, dest.to_owned())?;
+        if let Some(verified) = ctx.verified {
+            verified.save(self);
+        }
         Ok(stats)
     }
 }
@@ -191,9 +197,8 @@ impl Ctx<'_> {
     }
 
     fn checkout_file(&self, dir: BorrowedFd<'_>, name: &str, checksum: &Checksum, path: &Path) -> Result<()> {
-        if self.opts.verify && !self.verified.lock().expect("verified set").contains(checksum) {
-            self.repo.verify_content_object(checksum)?;
-            self.verified.lock().expect("verified set").insert(*checksum);
+        if let Some(verified) = &self.verified {
+            verified.verify(self.repo, checksum)?;
         }
         let use_link = self.mode == CheckoutMode::Hardlink && !self.cross_device.load(Ordering::Relaxed);
         if use_link {

@@ -20,6 +20,7 @@ pub mod pull;
 pub mod refs;
 pub mod repo;
 pub mod transaction;
+mod verified;
 
 pub use checkout::{CheckoutMode, CheckoutOptions};
 pub use commit::CommitOptions;

@@ -13,7 +13,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use compose::build::{BuildRequest, Database, build};
+use compose::build::{BuildRequest, BuiltCheckout, Database, build};
 use compose::package_tree::{self, PackageFile, PackageTree};
 use compose::packages::Package;
 use deploy::{Deployment, State, Sysroot};
@@ -137,20 +137,20 @@ pub fn apply(ctx: &Context<'_>, request: &Request, opts: &ApplyOpts) -> anyhow::
         return Ok(if opts.unchanged_exit_77 { EXIT_UNCHANGED } else { 0 });
     }
 
-    let commit = if request.is_base_only() {
+    let (commit, checkout) = if request.is_base_only() {
         if opts.check {
             let changed = ctx.merge.is_none_or(|m| m.checksum != base);
             eprintln!("Base: {}", if changed { format!("new commit {base}") } else { "unchanged".into() });
             return Ok(0);
         }
-        base
+        (base, None)
     } else {
         match build_layered(ctx, request, base, opts)? {
-            Some(commit) => commit,
+            Some(built) => built,
             None => return Ok(0),
         }
     };
-    deploy_commit(ctx, request, commit, opts)
+    deploy_commit(ctx, request, commit, checkout.as_ref(), opts)
 }
 
 /// The base commit a deployment's commit was built from.
@@ -167,7 +167,7 @@ fn build_layered(
     request: &Request,
     base: Checksum,
     opts: &ApplyOpts,
-) -> anyhow::Result<Option<Checksum>> {
+) -> anyhow::Result<Option<(Checksum, Option<BuiltCheckout>)>> {
     let sysroot = ctx.sysroot;
     let repo = sysroot.repo();
     let merge = ctx.merge.ok_or_else(|| {
@@ -276,7 +276,7 @@ fn build_layered(
     for line in &built.assembly.replaced {
         eprintln!("warning: replaced: {line}");
     }
-    Ok(Some(built.commit))
+    Ok(Some((built.commit, built.checkout)))
 }
 
 fn show_plan(plan: &Plan, opts: &ApplyOpts) -> anyhow::Result<()> {
@@ -326,8 +326,15 @@ fn require_confirmation(opts: &ApplyOpts) -> anyhow::Result<()> {
     if matches!(answer.trim(), "y" | "Y" | "yes") { Ok(()) } else { anyhow::bail!(UserError("cancelled".into())) }
 }
 
-/// Stages `commit` with `request` as its origin and makes it the default.
-fn deploy_commit(ctx: &Context<'_>, request: &Request, commit: Checksum, opts: &ApplyOpts) -> anyhow::Result<i32> {
+/// Stages `commit` with `request` as its origin and makes it the default;
+/// `checkout`, the build's checkout of it, becomes the deployment's tree.
+fn deploy_commit(
+    ctx: &Context<'_>,
+    request: &Request,
+    commit: Checksum,
+    checkout: Option<&BuiltCheckout>,
+    opts: &ApplyOpts,
+) -> anyhow::Result<i32> {
     let sysroot = ctx.sysroot;
     if let Some(merge) = ctx.merge.filter(|_| !opts.always_deploy) {
         let (old, new) = (sysroot.repo().read_commit(&merge.checksum)?, sysroot.repo().read_commit(&commit)?);
@@ -342,7 +349,8 @@ fn deploy_commit(ctx: &Context<'_>, request: &Request, commit: Checksum, opts: &
     request.write_to(&mut origin);
     // A pin belongs to a deployment, not to its successors.
     origin.remove("libostree-transient", "pinned");
-    let (new, etc) = sysroot.stage(&ctx.stateroot, &commit, origin, ctx.merge)?;
+    let prepared = checkout.map(BuiltCheckout::root);
+    let (new, etc) = sysroot.stage(&ctx.stateroot, &commit, origin, ctx.merge, prepared.as_deref())?;
     let list = crate::deploy_cmd::retained(ctx.state, new.clone(), ctx.merge);
     let new_state = sysroot.write_deployments(ctx.state, list)?;
     package_refs::prune(sysroot, &new_state)?;
