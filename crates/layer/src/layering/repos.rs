@@ -79,27 +79,43 @@ fn read_indexes(source: &Source, directory: &Path, hint: &str) -> anyhow::Result
     Ok(indexes)
 }
 
-/// Reads a verified `Packages.{xz,gz}`. Its decompressed text is cached
-/// next to it under the compressed file's sha256, as apt keeps its lists
-/// uncompressed: xz decoding is most of the time of reading bookworm's
-/// index, and the name ties the cache to the exact verified file.
+/// Reads a verified `Packages.{xz,gz}`. Its parsed form is cached next to
+/// it under the compressed file's sha256, as apt keeps `pkgcache.bin`:
+/// decoding and parsing bookworm's index is most of the time of an
+/// install, and reading the cache back is a copy. The name ties the cache
+/// to the exact verified file; a cache that does not read back whole is
+/// made again.
 fn read_index(path: &Path) -> anyhow::Result<PackageIndex> {
     use sha2::Digest;
     let shown = path.display().to_string();
     let data = std::fs::read(path).with_context(|| format!("reading `{shown}`"))?;
     let digest: String = sha2::Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
-    let plain = path.with_file_name(format!(".Packages.{digest}"));
-    if let Ok(text) = std::fs::read(&plain) {
-        return Ok(read_packages(&text, &shown)?);
+    let cache_name = format!(".{}.{digest}.index", file_name_of(path));
+    let cached = path.with_file_name(&cache_name);
+    if let Some(index) = std::fs::read(&cached).ok().and_then(|bytes| PackageIndex::from_bytes(&bytes)) {
+        return Ok(index);
     }
     let text = pkgdb::apt::index::decompress(&data, &shown)?;
     let index = read_packages(&text, &shown)?;
-    // Only a cache: a failed write costs the next run the decoding again.
-    let staged = plain.with_extension("new");
-    if std::fs::write(&staged, &text).is_ok() {
-        let _ = std::fs::rename(&staged, &plain);
+    // Only a cache: a failed write costs the next run the parsing again.
+    let staged = cached.with_extension("new");
+    if std::fs::write(&staged, index.to_bytes()).is_ok() && std::fs::rename(&staged, &cached).is_ok() {
+        // Earlier versions' caches of this file are of no more use.
+        let prefix = format!(".{}.", file_name_of(path));
+        let stale = std::fs::read_dir(path.parent().unwrap_or(Path::new("."))).into_iter().flatten().flatten();
+        for entry in stale {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let old_text_cache = name.strip_prefix(".Packages.").is_some_and(|d| d.len() == 64 && !d.contains('.'));
+            if (name.starts_with(&prefix) && name != cache_name) || old_text_cache {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
     Ok(index)
+}
+
+fn file_name_of(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// The keyrings of a source, read inside `root` and copied to `scratch`.

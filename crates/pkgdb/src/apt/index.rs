@@ -136,6 +136,124 @@ impl PackageIndex {
     }
 }
 
+/// The first bytes of [`PackageIndex::to_bytes`]'s form; a changed layout
+/// changes them.
+const SERIAL_MAGIC: &[u8; 16] = b"layer-pkgindex1\n";
+/// Spans of a serialized record, in the order of [`Record`]'s fields.
+const SPANS: usize = 13;
+const SERIAL_RECORD: usize = SPANS * 8 + 8 + 32 + 1;
+
+impl PackageIndex {
+    /// The index in a compact binary form that [`PackageIndex::from_bytes`]
+    /// reads back without parsing any text: a cache of a parsed index,
+    /// never an input from anywhere else.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + self.arena.len() + self.records.len() * SERIAL_RECORD);
+        out.extend_from_slice(SERIAL_MAGIC);
+        out.extend_from_slice(&(self.arena.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(self.records.len() as u64).to_le_bytes());
+        out.extend_from_slice(self.arena.as_bytes());
+        for r in &self.records {
+            for span in r.spans() {
+                out.extend_from_slice(&span.start.to_le_bytes());
+                out.extend_from_slice(&span.len.to_le_bytes());
+            }
+            out.extend_from_slice(&r.size.to_le_bytes());
+            out.extend_from_slice(&r.sha256);
+            out.push(u8::from(r.essential));
+        }
+        out
+    }
+
+    /// Reads [`PackageIndex::to_bytes`]'s form back; `None` if the bytes are
+    /// not exactly such a form (every span is checked to lie in the arena,
+    /// on character boundaries).
+    pub fn from_bytes(bytes: &[u8]) -> Option<PackageIndex> {
+        let rest = bytes.strip_prefix(SERIAL_MAGIC.as_slice())?;
+        let number = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        let (arena_len, records_len) = (number(rest.get(..8)?), number(rest.get(8..16)?));
+        let arena_len = usize::try_from(arena_len).ok()?;
+        let records_len = usize::try_from(records_len).ok()?;
+        let rest = &rest[16..];
+        let record_bytes = records_len.checked_mul(SERIAL_RECORD)?;
+        if rest.len() != arena_len.checked_add(record_bytes)? {
+            return None;
+        }
+        let arena = std::str::from_utf8(&rest[..arena_len]).ok()?.to_owned();
+        let mut records = Vec::with_capacity(records_len);
+        for raw in rest[arena_len..].chunks_exact(SERIAL_RECORD) {
+            let mut spans = [Span::default(); SPANS];
+            for (i, span) in spans.iter_mut().enumerate() {
+                let word = |at: usize| u32::from_le_bytes(raw[at..at + 4].try_into().expect("4 bytes"));
+                *span = Span { start: word(i * 8), len: word(i * 8 + 4) };
+                let end = (span.start as usize).checked_add(span.len as usize)?;
+                if !arena.is_char_boundary(span.start as usize) || !arena.is_char_boundary(end) || end > arena.len() {
+                    return None;
+                }
+            }
+            let at = SPANS * 8;
+            let [
+                name,
+                version,
+                architecture,
+                multi_arch,
+                priority,
+                depends,
+                pre_depends,
+                recommends,
+                conflicts,
+                breaks,
+                replaces,
+                provides,
+                filename,
+            ] = spans;
+            records.push(Record {
+                name,
+                version,
+                architecture,
+                multi_arch,
+                priority,
+                depends,
+                pre_depends,
+                recommends,
+                conflicts,
+                breaks,
+                replaces,
+                provides,
+                filename,
+                size: number(&raw[at..at + 8]),
+                sha256: raw[at + 8..at + 40].try_into().expect("32 bytes"),
+                essential: match raw[at + 40] {
+                    0 => false,
+                    1 => true,
+                    _ => return None,
+                },
+            });
+        }
+        Some(PackageIndex { arena, records })
+    }
+}
+
+impl Record {
+    fn spans(&self) -> [Span; SPANS] {
+        [
+            self.name,
+            self.version,
+            self.architecture,
+            self.multi_arch,
+            self.priority,
+            self.depends,
+            self.pre_depends,
+            self.recommends,
+            self.conflicts,
+            self.breaks,
+            self.replaces,
+            self.provides,
+            self.filename,
+        ]
+    }
+}
+
 /// Decompresses an index by its name: `.xz`, `.gz`, or plain.
 pub fn decompress(data: &[u8], path: &str) -> Result<Vec<u8>, AptError> {
     let mut out = Vec::new();
@@ -300,5 +418,24 @@ mod tests {
         let gz = gz.finish().expect("gz");
         assert_eq!(read_packages_compressed(&gz, "Packages.gz").expect("gz parses").len(), 2);
         assert!(matches!(read_packages_compressed(b"not xz", "Packages.xz"), Err(AptError::Decompress { .. })));
+    }
+
+    #[test]
+    fn the_binary_form_reads_back_and_refuses_anything_else() {
+        let index = read_packages(PACKAGES.as_bytes(), "Packages").expect("parses");
+        let bytes = index.to_bytes();
+        let back = PackageIndex::from_bytes(&bytes).expect("reads back");
+        assert_eq!(back.iter().collect::<Vec<_>>(), index.iter().collect::<Vec<_>>());
+        for cut in [0, 10, 16, 40, bytes.len() - 1] {
+            assert!(PackageIndex::from_bytes(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        // A span past the arena, and a flag that is not a bool.
+        let mut bad = bytes.clone();
+        let first_record = 32 + index.arena.len();
+        bad[first_record + 4] = 0xff;
+        assert!(PackageIndex::from_bytes(&bad).is_none());
+        let mut bad = bytes.clone();
+        bad[first_record + SERIAL_RECORD - 1] = 2;
+        assert!(PackageIndex::from_bytes(&bad).is_none());
     }
 }
