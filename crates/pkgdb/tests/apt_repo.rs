@@ -301,7 +301,7 @@ mod apt {
         assert_eq!(summary.codename.as_deref(), Some("test"));
         assert_eq!(summary.indexes.len(), 1);
         assert_eq!(summary.indexes[0].path, "main/binary-amd64/Packages.xz");
-        assert_eq!(summary.indexes[0].packages, 2);
+        assert_eq!(summary.indexes[0].packages, Some(2));
         assert_eq!(summary.signed_by.len(), 1);
 
         let directory = cache_directory(&source, &repo.cache());
@@ -319,8 +319,20 @@ mod apt {
         assert!(directory.join("InRelease").is_file());
 
         let first = std::fs::read_link(&directory).expect("symlink");
-        update_now(&repo, &source).expect("second update");
+        // An index the Release still names is kept, with what was derived
+        // from it: the server's copy is not fetched again.
+        let index_path = directory.join("main/binary-amd64/Packages.xz");
+        let derived = pkgdb::apt::update::derived_cache_path(&index_path, &hex(&Sha256::digest(&xz)), "index");
+        std::fs::write(&derived, b"derived").expect("a derived cache");
+        let served = repo.path("www/debian/dists/test/main/binary-amd64");
+        let moved = repo.path("moved-binary-amd64");
+        std::fs::rename(&served, &moved).expect("hide the served index");
+        let summary = update_now(&repo, &source).expect("second update");
+        std::fs::rename(&moved, &served).expect("serve it again");
+        assert_eq!(summary.indexes[0].packages, None, "kept, not fetched");
         let second = std::fs::read_link(&directory).expect("symlink");
+        assert_eq!(std::fs::read(&index_path).expect("kept index"), xz);
+        assert_eq!(std::fs::read(&derived).expect("carried"), b"derived");
         assert_ne!(first, second);
         assert_eq!(
             cache_entries(&repo.cache()).len(),
@@ -347,7 +359,7 @@ mod apt {
             pkgdb::apt::sources::parse_deb822(&text, Path::new("inline.sources")).expect("parses").pop().expect("one");
         assert!(matches!(source.signed_by, Some(SignedBy::Inline(_))));
         let summary = update_now(&repo, &source).expect("update");
-        assert_eq!(summary.indexes[0].packages, 2);
+        assert_eq!(summary.indexes[0].packages, Some(2));
         assert!(summary.directory.join("Release.gpg").is_file());
 
         repo.sign_detached("b");
@@ -363,6 +375,12 @@ mod apt {
         let source = repo.trusting_a();
         update_now(&repo, &source).expect("first update");
         let directory = cache_directory(&source, &repo.cache());
+        // The cached copy no longer matches the Release either, so the
+        // update cannot keep it and must fetch the (tampered) index.
+        let cached = directory.join("main/binary-amd64/Packages.xz");
+        let mut bytes = std::fs::read(&cached).expect("cached xz");
+        bytes.push(0);
+        std::fs::write(&cached, bytes).expect("damage the cache");
         let before = snapshot(&directory);
         let entries = cache_entries(&repo.cache());
 

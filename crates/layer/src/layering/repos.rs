@@ -80,7 +80,8 @@ fn read_indexes(source: &Source, directory: &Path, hint: &str) -> anyhow::Result
 }
 
 /// Reads a verified `Packages.{xz,gz}`. Its parsed form is cached next to
-/// it under the compressed file's sha256, as apt keeps `pkgcache.bin`:
+/// it under the compressed file's sha256 (and an update that keeps the
+/// index keeps the cache), as apt keeps `pkgcache.bin`:
 /// decoding and parsing bookworm's index is most of the time of an
 /// install, and reading the cache back is a copy. The name ties the cache
 /// to the exact verified file; a cache that does not read back whole is
@@ -90,8 +91,8 @@ fn read_index(path: &Path) -> anyhow::Result<PackageIndex> {
     let shown = path.display().to_string();
     let data = std::fs::read(path).with_context(|| format!("reading `{shown}`"))?;
     let digest: String = sha2::Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
-    let cache_name = format!(".{}.{digest}.index", file_name_of(path));
-    let cached = path.with_file_name(&cache_name);
+    let cached = pkgdb::apt::update::derived_cache_path(path, &digest, "index");
+    let cache_name = file_name_of(&cached);
     if let Some(index) = std::fs::read(&cached).ok().and_then(|bytes| PackageIndex::from_bytes(&bytes)) {
         return Ok(index);
     }

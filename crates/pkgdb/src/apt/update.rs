@@ -85,7 +85,17 @@ pub struct IndexSummary {
     pub path: String,
     pub size: u64,
     pub sha256: String,
-    pub packages: usize,
+    /// Packages in the index, when it was fetched and parsed; `None` when
+    /// the cached copy had the Release's size and sha256 and was kept.
+    pub packages: Option<usize>,
+}
+
+/// Where a cache derived from the index at `index` (whose sha256 is
+/// `sha256_hex`) is kept: beside it, named after both, so that it travels
+/// with exactly that index from one update to the next.
+pub fn derived_cache_path(index: &Path, sha256_hex: &str, what: &str) -> PathBuf {
+    let name = index.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    index.with_file_name(format!(".{name}.{sha256_hex}.{what}"))
 }
 
 /// The cache entry of `source` in `cache_dir`: `CACHE/KEY`.
@@ -153,9 +163,20 @@ pub fn update(
             .iter()
             .find_map(|extension| release.file(&format!("{stem}.{extension}")))
             .ok_or_else(|| AptError::NotInRelease { suite: source.suite.clone(), path: stem.clone() })?;
-        let body = fetch_verified(client, &base, &release, entry)?;
-        let packages = read_packages_compressed(&body, &entry.path)?.len();
+        // The cached index, if the Release still names it, as apt keeps it.
+        let previous = directory.join(&entry.path);
+        let (body, packages) = match kept_index(&previous, entry) {
+            Some(body) => (body, None),
+            None => {
+                let body = fetch_verified(client, &base, &release, entry)?;
+                let packages = read_packages_compressed(&body, &entry.path)?.len();
+                (body, Some(packages))
+            }
+        };
         staged(&entry.path, &body)?;
+        if packages.is_none() {
+            carry_derived_caches(&previous, &staging.path().join(&entry.path), &hex(&entry.sha256));
+        }
         indexes.push(IndexSummary { path: entry.path.clone(), size: entry.size, sha256: hex(&entry.sha256), packages });
     }
 
@@ -238,6 +259,27 @@ fn fetch_verified(
         return Err(AptError::HashMismatch { url, expected: hex(&entry.sha256), actual: hex(&actual) });
     }
     Ok(body)
+}
+
+/// The cached index at `path`, if it has `entry`'s size and sha256.
+fn kept_index(path: &Path, entry: &ReleaseFile) -> Option<Vec<u8>> {
+    let body = std::fs::read(path).ok()?;
+    (body.len() as u64 == entry.size && sha256(&body) == entry.sha256).then_some(body)
+}
+
+/// Links the caches derived from the kept index `from` (see
+/// [`derived_cache_path`]) beside its copy `to`; a cache that cannot be
+/// linked is only made again.
+fn carry_derived_caches(from: &Path, to: &Path, sha256_hex: &str) {
+    let prefix = derived_cache_path(from, sha256_hex, "");
+    let (Some(directory), Some(prefix)) = (from.parent(), prefix.file_name()) else { return };
+    let prefix = prefix.to_string_lossy();
+    for entry in std::fs::read_dir(directory).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(&*prefix) {
+            let _ = std::fs::hard_link(entry.path(), to.with_file_name(&name));
+        }
+    }
 }
 
 /// The Release kept by the last good update, if any. It was verified before
