@@ -336,8 +336,10 @@ impl Database {
 const BUILD_PREFIX: &str = "layer-build-";
 
 /// Removes build directories a killed build left. Builds run under the
-/// sysroot lock, so none is in use.
-fn reclaim_builds(repo: &Repo) -> Result<()> {
+/// sysroot lock, so none is in use: a command that holds the lock calls
+/// this first, so a build killed after its deployment landed (whose rerun
+/// has nothing to build) leaves nothing behind either.
+pub fn reclaim_builds(repo: &Repo) -> Result<()> {
     let tmp = repo.path().join("tmp");
     let entries =
         std::fs::read_dir(&tmp).map_err(|source| Error::Io { what: "listing the repository's tmp".into(), source })?;

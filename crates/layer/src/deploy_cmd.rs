@@ -161,6 +161,7 @@ pub fn pin(cli: &Cli, opts: &PinOpts) -> anyhow::Result<i32> {
 pub fn cleanup(cli: &Cli, opts: &WriteOpts) -> anyhow::Result<i32> {
     let sysroot = open(cli)?;
     let _lock = lock(&sysroot, opts)?;
+    compose::build::reclaim_builds(sysroot.repo())?;
     let state = sysroot.load()?;
     let trees = crate::layering::package_refs::prune(&sysroot, &state)?;
     let stats = sysroot.cleanup(&state, true)?;

@@ -96,6 +96,7 @@ pub(crate) fn with_request(
     let _lock = sysroot.lock(!opts.no_wait, || {
         eprintln!("Waiting for the sysroot lock (another `layer` or `ostree admin` is running)...");
     })?;
+    compose::build::reclaim_builds(sysroot.repo())?;
     let state = sysroot.load()?;
     let stateroot = sysroot.choose_stateroot(cli.stateroot.as_deref(), &state)?;
     let merge = match state.booted.map(|b| &state.deployments[b]).filter(|d| d.stateroot == stateroot) {
