@@ -277,8 +277,10 @@ fn commit_checkout(
 ) -> Result<Checksum> {
     progress("Committing");
     let metadata = commit_metadata(request, base, packages);
-    let cache = DevInoCache::scan(repo).map_err(Error::store("reading the store's inodes"))?;
+    // Scanned inside the transaction, whose lock keeps a prune from
+    // deleting an object the cache names before the commit links it.
     let tx = repo.begin().map_err(Error::store("starting a transaction"))?;
+    let cache = DevInoCache::scan(repo).map_err(Error::store("reading the store's inodes"))?;
     let (tree, _) = write_directory(&tx, root, Some(&cache), &[]).map_err(Error::store("committing the built tree"))?;
     let options = CommitOptions { subject: request.subject.clone(), metadata, ..Default::default() };
     let commit = write_commit(&tx, &tree, None, &options).map_err(Error::store("writing the commit"))?;

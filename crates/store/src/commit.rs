@@ -317,8 +317,10 @@ impl Repo {
     /// Commits directory `path` on `branch`, as `ostree commit -b` does.
     pub fn commit_directory(&self, branch: &str, path: &Path, opts: &CommitOptions) -> Result<(Checksum, CommitStats)> {
         crate::refs::validate_ref(branch)?;
-        let cache = if opts.link_checkout_speedup { Some(DevInoCache::scan(self)?) } else { None };
+        // The transaction first: its lock keeps a prune from deleting an
+        // object the cache names before the commit links it.
         let tx = self.begin()?;
+        let cache = if opts.link_checkout_speedup { Some(DevInoCache::scan(self)?) } else { None };
         let (tree, stats) = write_directory(&tx, path, cache.as_ref(), &[])?;
         let parent = if opts.orphan { None } else { opts.parent.or(self.refs().read(branch)?) };
         let checksum = write_commit(&tx, &tree, parent, opts)?;
