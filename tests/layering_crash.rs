@@ -255,3 +255,198 @@ fn sweep_renames_and_syncs(machine: &TinyMachine, template: &std::path::Path, co
     eprintln!("{killed} killed, {failed} failed cleanly, {completed} completed in {:?}", started.elapsed());
     assert!(killed >= 10, "the sweep kills the command: {killed} kills");
 }
+
+/// A `.deb` (built with `dpkg-deb --root-owner-group`) with a setuid-root
+/// `/usr/bin/suidtool` (4755), a setgid `/usr/bin/sgidtool` (2755), a plain
+/// file, and a postinst, so the build checks the tree out and runs it.
+fn setuid_deb(dir: &std::path::Path) -> std::path::PathBuf {
+    let tree = dir.join("suidpkg");
+    let deb = dir.join("suidpkg_1.0_amd64.deb");
+    sh(&format!(
+        r#"
+        t="{t}"
+        rm -rf "$t" && mkdir -p "$t/DEBIAN" "$t/usr/bin" "$t/usr/share/suidpkg"
+        printf 'Package: suidpkg\nVersion: 1.0\nArchitecture: amd64\nMaintainer: layer tests <test@example.invalid>\nDescription: setuid and setgid files\n' > "$t/DEBIAN/control"
+        printf '#!/bin/sh\nset -e\necho configured > /etc/suidpkg.state\n' > "$t/DEBIAN/postinst"
+        printf '#!/bin/sh\necho suid\n' > "$t/usr/bin/suidtool"
+        printf '#!/bin/sh\necho sgid\n' > "$t/usr/bin/sgidtool"
+        echo data > "$t/usr/share/suidpkg/data"
+        find "$t" -type d -exec chmod 0755 {{}} +
+        chmod 0755 "$t/DEBIAN/postinst" && chmod 0644 "$t/usr/share/suidpkg/data"
+        chmod 4755 "$t/usr/bin/suidtool" && chmod 2755 "$t/usr/bin/sgidtool"
+        dpkg-deb --root-owner-group -Zgzip --build "$t" "{deb}" >/dev/null
+        "#,
+        t = tree.display(),
+        deb = deb.display()
+    ))
+    .ok();
+    deb
+}
+
+/// The content checksum `ostree checksum` computes for `path` (its bytes,
+/// owner, mode and xattrs): an object's name, if the object is whole.
+fn ostree_checksum(path: &std::path::Path) -> String {
+    ostree(&[OsStr::new("checksum"), path.as_os_str()]).ok().trim().to_owned()
+}
+
+/// Every setuid or setgid file under `sysroot` must be a whole object:
+/// in `objects/`, an object whose name is its checksum (`ostree
+/// checksum`); anywhere else (the deployments, a build's checkout in
+/// `repo/tmp`), a hardlink of such an object; in a transaction's staging
+/// directory, a complete object whose name is its checksum (setuid bits
+/// are set last) in a directory only root can enter. Returns how many were
+/// staged.
+#[track_caller]
+fn require_whole_setuid_objects(sysroot: &std::path::Path, what: &str) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let out = sh(&format!("find '{}' -type f -perm /6000", sysroot.display())).ok();
+    let store = sysroot.join("ostree/repo");
+    let mut objects = std::collections::BTreeSet::new();
+    let mut elsewhere = Vec::new();
+    let mut staged = 0;
+    for path in out.lines().map(std::path::PathBuf::from) {
+        let md = std::fs::symlink_metadata(&path).expect("stat");
+        let name_of = |p: &std::path::Path| {
+            let file = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".file"));
+            let prefix = p.parent().and_then(|d| d.file_name()).and_then(|n| n.to_str());
+            file.zip(prefix).map(|(f, d)| format!("{d}{f}"))
+        };
+        if let Ok(rel) = path.strip_prefix(store.join("objects")) {
+            let name = name_of(rel).unwrap_or_else(|| panic!("{what}: a setuid file in objects/: {}", path.display()));
+            assert_eq!(ostree_checksum(&path), name, "{what}: the setuid object {} is whole", path.display());
+            objects.insert((md.dev(), md.ino()));
+        } else if let Ok(rel) = path.strip_prefix(store.join("tmp")) {
+            let staging = rel.components().next().expect("a directory of tmp").as_os_str().to_string_lossy();
+            if staging.starts_with("staging-") {
+                let dir = std::fs::metadata(store.join("tmp").join(&*staging)).expect("staging dir");
+                assert_eq!((dir.mode() & 0o7777, dir.uid()), (0o700, 0), "{what}: {staging} is root's alone");
+                let name = name_of(&path).unwrap_or_else(|| panic!("{what}: a staged setuid file {}", path.display()));
+                assert_eq!(ostree_checksum(&path), name, "{what}: the staged setuid file {} is whole", path.display());
+                staged += 1;
+            } else {
+                elsewhere.push((path, md));
+            }
+        } else {
+            elsewhere.push((path, md));
+        }
+    }
+    for (path, md) in elsewhere {
+        assert!(
+            objects.contains(&(md.dev(), md.ino())),
+            "{what}: the setuid/setgid file {} is not a hardlink of a whole object",
+            path.display()
+        );
+    }
+    staged
+}
+
+/// SECURITY.md 10: setuid/setgid files are only ever whole objects. A
+/// local `.deb` with a setuid-root and a setgid file (and a postinst) is
+/// installed on a tiny base under strace, killed (SIGKILL) at the Nth
+/// call of each syscall that writes an object after creating it:
+/// `copy_file_range` (its bytes), `fsetxattr` (none here: a `.deb` has no
+/// xattrs), `fchmod` (the setuid bit, set last) and `utimensat` (the time,
+/// after the bit) at every N up to the most calls one thread makes; and
+/// `fchown`, `renameat2` (publishing into `objects/`) and `linkat` (the
+/// build's checkout) at every second N (about 80 runs, 40 s when the
+/// machine is idle).
+///
+/// After each kill, every setuid or setgid file anywhere in the sysroot
+/// is a whole object (see `require_whole_setuid_objects`); the default is
+/// the old deployment or the uninterrupted run's tree, the old one is
+/// unchanged, and `ostree fsck` passes. The rerun succeeds with the
+/// uninterrupted run's tree, `suidtool` is 4755 and `sgidtool` 2755,
+/// root:root, in the new deployment, and no staging or build is left.
+#[test]
+fn crash_while_writing_setuid_objects_leaves_only_whole_ones() {
+    use std::os::unix::fs::MetadataExt;
+    let started = std::time::Instant::now();
+    let machine = tiny_machine();
+    let deb = setuid_deb(machine.dir.path());
+    let deb_s = deb.display().to_string();
+    let command = ["install", "-y", deb_s.as_str()];
+    // Every N for the calls that write an object's bytes and metadata;
+    // every second N for those that publish or link it (and chown the
+    // checkouts' directories), whose every N the rename sweep above and
+    // the deploy tests cover without setuid files.
+    let strides = [
+        ("copy_file_range", 1),
+        ("fsetxattr", 1),
+        ("fchmod", 1),
+        ("utimensat", 1),
+        ("fchown", 2),
+        ("renameat2", 2),
+        ("linkat", 2),
+    ];
+    let syscalls: Vec<&str> = strides.iter().map(|(s, _)| *s).collect();
+
+    let counting = machine.copy("counting");
+    let old = deployed(&counting)[0].clone();
+    let counts = max_calls_per_tracee(&syscalls, &counting, &command);
+    let reference = root_tree(&counting.join("ostree/repo"), &deployed(&counting)[0]);
+    eprintln!("calls to sweep: {counts:?}");
+    assert!(counts.iter().any(|(s, n)| s == "fchmod" && *n >= 2), "the setuid bits are set: {counts:?}");
+    let modes = in_deployment(&counting, 0, "stat -c '%a %u %g' /usr/bin/suidtool /usr/bin/sgidtool").ok();
+    assert_eq!(modes, "4755 0 0\n2755 0 0\n", "the uninterrupted install");
+    let before = snapshot(&deployment_dir(&counting, 1));
+
+    let (mut killed, mut failed, mut completed, mut staged) = (0, 0, 0, 0);
+    for ((syscall, count), (_, stride)) in counts.iter().zip(strides) {
+        for n in (1..=*count).step_by(stride) {
+            let what = format!("{syscall} #{n}");
+            let sysroot = machine.copy("run");
+            let store = sysroot.join("ostree/repo");
+            let old_dir = deployment_dir(&sysroot, 0);
+            let out = std::process::Command::new("strace")
+                .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("trace={syscall}")])
+                .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}"), env!("CARGO_BIN_EXE_layer")])
+                .arg("--sysroot")
+                .arg(&sysroot)
+                .args(command)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("strace");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(9) || out.status.code() == Some(137) {
+                killed += 1;
+            } else if out.status.success() {
+                completed += 1;
+            } else {
+                // A sandbox process was killed: a clean failure.
+                assert!(stderr.contains("error"), "{what}: a failure says why\n{stderr}");
+                failed += 1;
+            }
+            staged += require_whole_setuid_objects(&sysroot, &what);
+            let listed = deployed(&sysroot);
+            assert!(
+                listed[0] == old || root_tree(&store, &listed[0]) == reference,
+                "{what}: the default is the old tree or the whole new one: {listed:?}"
+            );
+            assert!(before == snapshot(&old_dir), "{what}: the old deployment changed");
+            ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), store.as_os_str()]).ok();
+
+            // Rerun: it succeeds, with whole setuid and setgid files.
+            layer_at(&sysroot, &["install", "-y", "--idempotent", &deb_s]).ok();
+            assert_eq!(root_tree(&store, &deployed(&sysroot)[0]), reference, "{what}: the rerun's tree");
+            let file = |name: &str| {
+                let md = std::fs::symlink_metadata(deployment_dir(&sysroot, 0).join(name)).expect("installed");
+                (md.mode() & 0o7777, md.uid(), md.gid())
+            };
+            assert_eq!(file("usr/bin/suidtool"), (0o4755, 0, 0), "{what}: suidtool");
+            assert_eq!(file("usr/bin/sgidtool"), (0o2755, 0, 0), "{what}: sgidtool");
+            assert_eq!(require_whole_setuid_objects(&sysroot, &what), 0, "{what}: no staging after the rerun");
+            let tmp: Vec<_> =
+                std::fs::read_dir(store.join("tmp")).expect("tmp").flatten().map(|e| e.file_name()).collect();
+            assert!(
+                tmp.iter().all(|n| !n.to_string_lossy().starts_with("layer-build-")
+                    && !n.to_string_lossy().starts_with("staging-")),
+                "{what}: {tmp:?}"
+            );
+        }
+    }
+    eprintln!(
+        "{killed} killed, {failed} failed cleanly, {completed} completed, {staged} whole setuid objects left staged, in {:?}",
+        started.elapsed()
+    );
+    assert!(killed >= 10, "the sweep kills the command: {killed} kills");
+}

@@ -539,3 +539,297 @@ fn refusals_name_the_package_and_deploy_nothing() {
     let repo_path = sysroot.join("ostree/repo");
     ostree(&["fsck", &format!("--repo={}", repo_path.display())]).ok();
 }
+
+// ---------------------------------------------------------------------------
+// SECURITY.md 18 (and 1) through `layer install` of a local file: the
+// reader's reconciliation of the cpio payload with the header (tested on
+// its own in `crates/pkgdb/tests/rpm_hostile.rs`) is what refuses these.
+
+/// A header's entries (tag → type, offset of its data in the file, count)
+/// and the offset where the header ends.
+fn header_entries(bytes: &[u8], at: usize) -> (std::collections::BTreeMap<u32, (u32, usize, u32)>, usize) {
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    assert_eq!(bytes[at..at + 3], [0x8e, 0xad, 0xe8], "header magic at {at}");
+    let (count, data_len) = (be(at + 8) as usize, be(at + 12) as usize);
+    let store = at + 16 + count * 16;
+    let entries = (0..count)
+        .map(|i| {
+            let e = at + 16 + i * 16;
+            (be(e), (be(e + 4), store + be(e + 8) as usize, be(e + 12)))
+        })
+        .collect();
+    (entries, store + data_len)
+}
+
+/// One newc cpio record: its 13 header fields (sizes recomputed when
+/// written), name and data.
+#[derive(Clone)]
+struct CpioRecord {
+    name: String,
+    fields: [u32; 13],
+    data: Vec<u8>,
+}
+
+fn parse_cpio(raw: &[u8]) -> Vec<CpioRecord> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    loop {
+        assert_eq!(&raw[at..at + 6], b"070701", "newc magic at {at}");
+        let mut fields = [0u32; 13];
+        for (i, f) in fields.iter_mut().enumerate() {
+            let hex = std::str::from_utf8(&raw[at + 6 + i * 8..at + 14 + i * 8]).expect("hex");
+            *f = u32::from_str_radix(hex, 16).expect("hex");
+        }
+        let name_len = fields[11] as usize;
+        let name = String::from_utf8(raw[at + 110..at + 110 + name_len - 1].to_vec()).expect("name");
+        at = (at + 110 + name_len).div_ceil(4) * 4;
+        let data = raw[at..at + fields[6] as usize].to_vec();
+        at = (at + data.len()).div_ceil(4) * 4;
+        if name == "TRAILER!!!" {
+            return out;
+        }
+        out.push(CpioRecord { name, fields, data });
+    }
+}
+
+fn write_cpio(records: &[CpioRecord]) -> Vec<u8> {
+    let trailer =
+        CpioRecord { name: "TRAILER!!!".into(), fields: [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0], data: vec![] };
+    let mut out = Vec::new();
+    let pad = |out: &mut Vec<u8>| out.resize(out.len().div_ceil(4) * 4, 0);
+    for r in records.iter().chain([&trailer]) {
+        let mut fields = r.fields;
+        fields[6] = r.data.len() as u32;
+        fields[11] = r.name.len() as u32 + 1;
+        out.extend_from_slice(b"070701");
+        for f in fields {
+            out.extend_from_slice(format!("{f:08X}").as_bytes());
+        }
+        out.extend_from_slice(r.name.as_bytes());
+        out.push(0);
+        pad(&mut out);
+        out.extend_from_slice(&r.data);
+        pad(&mut out);
+    }
+    out
+}
+
+/// Pipes `input` through `command` (run by `sh`) and returns its output.
+fn filter(command: &str, input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", command])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).expect("writing to the filter"));
+    let out = child.wait_with_output().expect("filter output");
+    writer.join().expect("writer thread");
+    assert!(out.status.success(), "{command} failed");
+    out.stdout
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `rpm` (with a gzip payload) to `out` with its cpio records
+/// changed by `change`, and each `(from, to)` string of the main header
+/// replaced in place by one of the same length. Every digest and size a
+/// builder writes is recomputed: PAYLOADDIGEST and PAYLOADDIGESTALT, and
+/// the signature header's SHA256, SHA1, MD5 and sizes. So `rpm -K` finds
+/// the package intact, and only its file list can disagree with its payload.
+fn rewrite_rpm(rpm: &Path, out: &Path, header_edits: &[(&str, &str)], change: impl FnOnce(&mut Vec<CpioRecord>)) {
+    let bytes = std::fs::read(rpm).expect("read rpm");
+    let (signature, signature_end) = header_entries(&bytes, 96);
+    let main_at = signature_end.div_ceil(8) * 8;
+    let (main, main_end) = header_entries(&bytes, main_at);
+    let mut header = bytes[main_at..main_end].to_vec();
+    for (from, to) in header_edits {
+        assert_eq!(from.len(), to.len(), "in-place edits keep the length");
+        let from = format!("{from}\0").into_bytes();
+        let at: Vec<usize> =
+            header.windows(from.len()).enumerate().filter(|(_, w)| *w == from).map(|(i, _)| i).collect();
+        assert_eq!(at.len(), 1, "`{}` once in the header", String::from_utf8_lossy(&from));
+        header[at[0]..at[0] + to.len()].copy_from_slice(to.as_bytes());
+    }
+    let mut records = parse_cpio(&filter("gzip -dc", &bytes[main_end..]));
+    change(&mut records);
+    let cpio = write_cpio(&records);
+    let payload = filter("gzip -9n", &cpio);
+    let mut put_string = |tag: u32, value: &str| {
+        let (_, at, _) = main[&tag];
+        let at = at - main_at;
+        assert_eq!(header[at + value.len()], 0, "tag {tag} keeps its length");
+        header[at..at + value.len()].copy_from_slice(value.as_bytes());
+    };
+    put_string(5092, &sha256_hex(&payload));
+    put_string(5097, &sha256_hex(&cpio));
+
+    let mut signature_bytes = bytes[96..main_at].to_vec();
+    let mut put = |tag: u32, value: &[u8]| {
+        let (_, at, _) = signature[&tag];
+        signature_bytes[at - 96..at - 96 + value.len()].copy_from_slice(value);
+    };
+    put(273, sha256_hex(&header).as_bytes());
+    let sha1 = filter("sha1sum", &header);
+    put(269, &sha1[..40]);
+    let md5_hex = filter("md5sum", &[header.as_slice(), payload.as_slice()].concat());
+    let md5: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(std::str::from_utf8(&md5_hex[i * 2..i * 2 + 2]).expect("hex"), 16).expect("hex"))
+        .collect();
+    put(1004, &md5);
+    put(1000, &((header.len() + payload.len()) as u32).to_be_bytes());
+    put(1007, &(cpio.len() as u32).to_be_bytes());
+
+    let mut written = bytes[..96].to_vec();
+    written.extend_from_slice(&signature_bytes);
+    written.extend_from_slice(&header);
+    written.extend_from_slice(&payload);
+    std::fs::write(out, written).expect("write rpm");
+    let checked = sh(&format!("rpm -K '{}'", out.display())).ok();
+    assert!(checked.contains("digests OK"), "rpm -K: {checked}");
+}
+
+/// The paths under `dir` whose name contains `needle`.
+fn names_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().contains(needle) {
+                found.push(path.clone());
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Every object file of the store, by path under `objects/`.
+fn objects_of(store: &Path) -> Vec<String> {
+    let mut out: Vec<String> = names_containing(&store.join("objects"), ".")
+        .iter()
+        .map(|p| p.strip_prefix(store).expect("under the store").display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// SECURITY.md 18, and an escaping payload path (1), through `layer
+/// install -y ./FILE.rpm` on the composed rpm base: a cpio holding a file
+/// the header does not list, a cpio missing a file the header lists, a
+/// cpio entry `../../etc/evil`, and a header whose directory climbs out
+/// with `..` (cpio renamed to match). Each package is a real `rpmbuild`
+/// package rewritten with every digest recomputed (`rpm -K` passes), so
+/// only the reconciliation can refuse it; the same rewrite with no change
+/// installs, as the control.
+///
+/// Each refusal: exit 1, an error naming the package (`hostile-1-1…`, from
+/// its header) and the path; the deployments, `status --json`, the refs,
+/// the objects under `objects/`, `repo/tmp` and the old deployment's files
+/// unchanged; `ostree fsck` clean; no file with `evil` in its name under
+/// the scratch directory, and no `/etc/evil` on the host.
+#[test]
+fn payloads_that_disagree_with_the_header_are_refused_by_install() {
+    let Setup { dir, repo: _repo, rpms: _, sysroot } = setup();
+    let store = sysroot.join("ostree/repo");
+    // Directory `/usr/lib/hostile/` is as long as `/../../../../etc/`, and
+    // `nice` as `evil`, so the header can be changed in place.
+    let hostile = Spec {
+        name: "hostile",
+        version: "1",
+        arch: "noarch",
+        header: "%global _binary_payload w9.gzdio",
+        install: "mkdir -p usr/lib/hostile && echo a > usr/lib/hostile/a && echo nice > usr/lib/hostile/nice",
+        files: "/usr/lib/hostile",
+        scripts: "",
+    };
+    let built = build(&dir.path().join("build"), &hostile, "1");
+    let inputs = dir.path().join("inputs");
+    std::fs::create_dir_all(&inputs).expect("inputs");
+    assert!(!Path::new("/etc/evil").exists(), "the host has no /etc/evil to begin with");
+
+    let sneaked = |name: &str| CpioRecord {
+        name: name.to_owned(),
+        fields: [0, 0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        data: b"sneaked in\n".to_vec(),
+    };
+    type Change = Box<dyn FnOnce(&mut Vec<CpioRecord>)>;
+    let cases: Vec<(&str, &[(&str, &str)], Change, &str)> = vec![
+        (
+            "extra",
+            &[],
+            Box::new(move |r: &mut Vec<CpioRecord>| r.insert(1, sneaked("./usr/lib/hostile/extra"))),
+            "the payload holds `./usr/lib/hostile/extra`, which the header does not list",
+        ),
+        (
+            "missing",
+            &[],
+            Box::new(|r: &mut Vec<CpioRecord>| r.retain(|x| x.name != "./usr/lib/hostile/a")),
+            "the header lists `/usr/lib/hostile/a`, but the payload does not hold it",
+        ),
+        (
+            "cpio-dotdot",
+            &[],
+            Box::new(move |r: &mut Vec<CpioRecord>| r.insert(0, sneaked("../../etc/evil"))),
+            "the payload holds `../../etc/evil`, which the header does not list",
+        ),
+        (
+            "header-dotdot",
+            &[("/usr/lib/hostile/", "/../../../../etc/"), ("nice", "evil")],
+            Box::new(|r: &mut Vec<CpioRecord>| {
+                for record in r.iter_mut() {
+                    record.name = record.name.replace("./usr/lib/hostile/nice", "./../../../../etc/evil");
+                }
+            }),
+            // The first file under the directory is refused, before the payload is read.
+            "bad file path `/../../../../etc/a`: path `/../../../../etc/a` contains `..`",
+        ),
+    ];
+
+    let before = status(&sysroot);
+    let old_dir = deployment_dir(&sysroot, 0);
+    let old_files = snapshot(&old_dir);
+    let refs = || ostree(&["refs", &format!("--repo={}", store.display())]).ok();
+    let (refs_before, objects_before) = (refs(), objects_of(&store));
+    let tmp_before = names_containing(&store.join("tmp"), "");
+    for (what, edits, change, needle) in cases {
+        let started = std::time::Instant::now();
+        let path = inputs.join(format!("hostile-{what}.rpm"));
+        rewrite_rpm(&built, &path, edits, change);
+        let out = layer_at(&sysroot, &["install", "-y", &path.display().to_string()]);
+        assert_eq!(out.status, 1, "{what}: refused as bad input\n{}", out.stderr);
+        // The error itself, past the command's own context (which repeats the file name).
+        let message = out.stderr.split_once("cannot read the package").map_or("", |(_, m)| m);
+        assert!(message.contains("`hostile-1-1"), "{what}: the package is named from its header\n{}", out.stderr);
+        assert!(message.contains(needle), "{what}: the error names the path `{needle}`\n{}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+
+        assert_eq!(status(&sysroot), before, "{what}: the deployments are unchanged");
+        assert_eq!(refs(), refs_before, "{what}: the refs are unchanged");
+        assert_eq!(objects_of(&store), objects_before, "{what}: no object was added or removed");
+        assert_eq!(names_containing(&store.join("tmp"), ""), tmp_before, "{what}: no staging was left");
+        assert!(snapshot(&old_dir) == old_files, "{what}: the deployment's files changed");
+        ostree(&["fsck", &format!("--repo={}", store.display())]).ok();
+        let evil: Vec<PathBuf> = names_containing(dir.path(), "evil");
+        assert!(evil.is_empty(), "{what}: written: {evil:?}");
+        assert!(!Path::new("/etc/evil").exists(), "{what}: /etc/evil was written on the host");
+        eprintln!("{what}: refused in {:?}", started.elapsed());
+    }
+
+    // The control: rewritten without a change, the package installs.
+    let same = inputs.join("hostile-unchanged.rpm");
+    rewrite_rpm(&built, &same, &[], |_| {});
+    layer_at(&sysroot, &["install", "-y", &same.display().to_string()]).ok();
+    let inside = in_deployment(&sysroot, 0, "cat /usr/lib/hostile/a /usr/lib/hostile/nice").ok();
+    assert_eq!(inside, "a\nnice\n");
+    ostree(&["fsck", &format!("--repo={}", store.display())]).ok();
+}
