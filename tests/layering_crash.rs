@@ -151,27 +151,73 @@ fn crash_at_every_rename_and_sync_of_install() {
     sweep_renames_and_syncs(&machine, &machine.template, &["install", "-y", "tinypost"], 1);
 }
 
-/// As `crash_at_every_rename_and_sync_of_install`, for `layer rebase` of
-/// the layered deployment onto a new base version (the packages are in
-/// the store already: the build, its scripts and the deployment), every
-/// second N of each syscall (about 35 runs, half a minute when the machine
-/// is idle). The stride keeps the suite's time down; it can miss a call
-/// that only an even N reaches. The full install sweep above goes through
-/// the same build and deployment code at every N.
-#[test]
-fn crash_at_every_other_rename_and_sync_of_layered_rebase() {
-    let machine = tiny_machine();
+/// A copy of the tiny machine with tinypost layered, whose base ref has a
+/// new commit: a changed `/usr/etc/motd` (the deployment's `/etc/motd` is
+/// a local edit, which must win) and a new file. `layer rebase
+/// debian/base` then rebuilds the layered deployment on it, with the
+/// packages in the store already: the build, its scripts and the
+/// deployment.
+fn layered_with_new_base(machine: &TinyMachine) -> std::path::PathBuf {
     let layered = machine.copy("layered");
     layer_at(&layered, &["install", "-y", "tinypost"]).ok();
     let store = layered.join("ostree/repo");
-    // Base v2: a changed /usr/etc/motd (the deployment's /etc/motd is a
-    // local edit, which must win) and a new file.
     let co = machine.dir.path().join("co");
     let (store, co_s) = (store.display().to_string(), co.display().to_string());
     layer(&["repo", "checkout", "--repo", &store, "debian/base", &co_s]).ok();
     sh(&format!("cd '{co_s}' && rm usr/etc/motd && echo v2 > usr/etc/motd && echo new > usr/bin/v2-tool")).ok();
     layer(&["repo", "commit", "--repo", &store, "--branch", "debian/base", "--link-checkout-speedup", &co_s]).ok();
-    sweep_renames_and_syncs(&machine, &layered, &["rebase", "debian/base"], 2);
+    layered
+}
+
+/// As `crash_at_every_rename_and_sync_of_install`, for `layer rebase` of
+/// the layered deployment onto a new base version, at every N of each
+/// syscall.
+#[test]
+fn crash_at_every_rename_and_sync_of_layered_rebase() {
+    let machine = tiny_machine();
+    let layered = layered_with_new_base(&machine);
+    sweep_renames_and_syncs(&machine, &layered, &["rebase", "debian/base"], 1);
+}
+
+/// SIGKILL at every named step (failpoint) of `layer rebase` of the
+/// layered deployment onto a new base version, with the checks of
+/// `crash_at_every_rename_and_sync_of_install`. A step the rebase does
+/// not reach (it fetches nothing) lets it complete, which is checked the
+/// same way.
+#[test]
+fn crash_at_every_failpoint_of_layered_rebase() {
+    let machine = tiny_machine();
+    let template = layered_with_new_base(&machine);
+    let command = ["rebase", "debian/base"];
+    let copy = |name: &str| {
+        let sysroot = machine.dir.path().join(name);
+        sh(&format!("rm -rf '{s}' && cp -a '{t}' '{s}'", s = sysroot.display(), t = template.display())).ok();
+        sysroot
+    };
+    let counting = copy("uninterrupted");
+    let old = deployed(&counting)[0].clone();
+    layer_at(&counting, &command).ok();
+    let reference = root_tree(&counting.join("ostree/repo"), &deployed(&counting)[0]);
+    assert_ne!(reference, root_tree(&counting.join("ostree/repo"), &old), "the rebase changes the tree");
+    let before = snapshot(&deployment_dir(&counting, 1));
+
+    let mut killed = 0;
+    let points = layer::layering::FAILPOINTS.iter().chain(compose::failpoint::ALL).chain(deploy::failpoint::ALL);
+    for point in points {
+        let sysroot = copy("run");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_layer"))
+            .arg("--sysroot")
+            .arg(&sysroot)
+            .args(command)
+            .env("FAILPOINTS", format!("{point}=return"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("layer");
+        if let Outcome::Killed = check_crash_and_rerun(&sysroot, &command, &out, point, &old, &reference, &before) {
+            killed += 1;
+        }
+    }
+    assert!(killed >= 10, "the rebase reaches most failpoints: {killed} kills");
 }
 
 /// Runs `command` on copies of `template` under strace, killed at the Nth
@@ -201,8 +247,6 @@ fn sweep_renames_and_syncs(machine: &TinyMachine, template: &std::path::Path, co
         for n in (1..=*count).step_by(stride) {
             let what = format!("{syscall} #{n}");
             let sysroot = copy("run");
-            let store = sysroot.join("ostree/repo");
-            let old_dir = deployment_dir(&sysroot, 0);
             let out = std::process::Command::new("strace")
                 .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("trace={syscall}")])
                 .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}"), env!("CARGO_BIN_EXE_layer")])
@@ -212,48 +256,83 @@ fn sweep_renames_and_syncs(machine: &TinyMachine, template: &std::path::Path, co
                 .stdin(std::process::Stdio::null())
                 .output()
                 .expect("strace");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(9) || out.status.code() == Some(137) {
-                killed += 1;
-            } else if out.status.success() {
-                completed += 1;
-            } else {
-                // A sandbox process was killed: a clean failure.
-                assert!(stderr.contains("error"), "{what}: a failure says why\n{stderr}");
-                failed += 1;
+            match check_crash_and_rerun(&sysroot, command, &out, &what, &old, &reference, &before) {
+                Outcome::Killed => killed += 1,
+                Outcome::Failed => failed += 1,
+                Outcome::Completed => completed += 1,
             }
-            let listed = deployed(&sysroot);
-            assert!(
-                listed[0] == old || root_tree(&store, &listed[0]) == reference,
-                "{what}: the default is the old tree or the whole new one: {listed:?}"
-            );
-            assert_eq!(ostree_deployed(&sysroot), listed, "{what}: ostree agrees");
-            assert!(before == snapshot(&old_dir), "{what}: the old deployment changed");
-            layer(&[OsStr::new("repo"), OsStr::new("fsck"), OsStr::new("--repo"), store.as_os_str()]).ok();
-            ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), store.as_os_str()]).ok();
-
-            // Rerun: it succeeds, and the tree is the uninterrupted run's.
-            let mut rerun = command.to_vec();
-            if command[0] == "install" {
-                rerun.insert(1, "--idempotent");
-            }
-            layer_at(&sysroot, &rerun).ok();
-            let now = deployed(&sysroot);
-            assert_eq!(root_tree(&store, &now[0]), reference, "{what}: the rerun's tree");
-            if listed[0] == old {
-                assert_eq!(now.get(1), Some(&old), "{what}: the old deployment is the rollback");
-            }
-            let etc = deployment_dir(&sysroot, 0).join("etc");
-            let read = |name: &str| std::fs::read_to_string(etc.join(name)).unwrap_or_default();
-            assert_eq!(read("motd"), "edited\n", "{what}: the /etc edit survives");
-            assert_eq!(read("tinypost.state"), "configured configure\n", "{what}: the postinst ran");
-            let tmp: Vec<_> =
-                std::fs::read_dir(store.join("tmp")).expect("tmp").flatten().map(|e| e.file_name()).collect();
-            assert!(tmp.iter().all(|n| !n.to_string_lossy().starts_with("layer-build-")), "{what}: {tmp:?}");
         }
     }
     eprintln!("{killed} killed, {failed} failed cleanly, {completed} completed in {:?}", started.elapsed());
     assert!(killed >= 10, "the sweep kills the command: {killed} kills");
+}
+
+/// How a crashed (or not) run ended.
+enum Outcome {
+    Killed,
+    /// A process of its sandbox was killed: a clean failure.
+    Failed,
+    /// The kill point was not reached.
+    Completed,
+}
+
+/// The checks after each crash of `layer --sysroot SYSROOT COMMAND` (which
+/// ended as `out`): the default is `old` or a deployment of exactly the
+/// uninterrupted run's `reference` tree, `ostree admin status` agrees,
+/// the old deployment's files are still `before`, `layer repo fsck` and
+/// `ostree fsck` pass; then the rerun succeeds with the `reference`
+/// tree, the old deployment as rollback if the crash came before the
+/// swap, the local `/etc/motd` edit and tinypost's postinst output in its
+/// `/etc`, and no build left in `repo/tmp`.
+fn check_crash_and_rerun(
+    sysroot: &std::path::Path,
+    command: &[&str],
+    out: &std::process::Output,
+    what: &str,
+    old: &str,
+    reference: &str,
+    before: &std::collections::BTreeMap<String, Node>,
+) -> Outcome {
+    let store = sysroot.join("ostree/repo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let outcome =
+        if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(9) || out.status.code() == Some(137) {
+            Outcome::Killed
+        } else if out.status.success() {
+            Outcome::Completed
+        } else {
+            assert!(stderr.contains("error"), "{what}: a failure says why\n{stderr}");
+            Outcome::Failed
+        };
+    let listed = deployed(sysroot);
+    let old_index = listed.iter().position(|d| d == old).expect("the old deployment is kept");
+    assert!(
+        listed[0] == old || root_tree(&store, &listed[0]) == reference,
+        "{what}: the default is the old tree or the whole new one: {listed:?}"
+    );
+    assert_eq!(ostree_deployed(sysroot), listed, "{what}: ostree agrees");
+    assert!(*before == snapshot(&deployment_dir(sysroot, old_index)), "{what}: the old deployment changed");
+    layer(&[OsStr::new("repo"), OsStr::new("fsck"), OsStr::new("--repo"), store.as_os_str()]).ok();
+    ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), store.as_os_str()]).ok();
+
+    // Rerun: it succeeds, and the tree is the uninterrupted run's.
+    let mut rerun = command.to_vec();
+    if command[0] == "install" {
+        rerun.insert(1, "--idempotent");
+    }
+    layer_at(sysroot, &rerun).ok();
+    let now = deployed(sysroot);
+    assert_eq!(root_tree(&store, &now[0]), reference, "{what}: the rerun's tree");
+    if listed[0] == old {
+        assert_eq!(now.get(1).map(String::as_str), Some(old), "{what}: the old deployment is the rollback");
+    }
+    let etc = deployment_dir(sysroot, 0).join("etc");
+    let read = |name: &str| std::fs::read_to_string(etc.join(name)).unwrap_or_default();
+    assert_eq!(read("motd"), "edited\n", "{what}: the /etc edit survives");
+    assert_eq!(read("tinypost.state"), "configured configure\n", "{what}: the postinst ran");
+    let tmp: Vec<_> = std::fs::read_dir(store.join("tmp")).expect("tmp").flatten().map(|e| e.file_name()).collect();
+    assert!(tmp.iter().all(|n| !n.to_string_lossy().starts_with("layer-build-")), "{what}: {tmp:?}");
+    outcome
 }
 
 /// A `.deb` (built with `dpkg-deb --root-owner-group`) with a setuid-root
