@@ -288,6 +288,26 @@ fn collisions_and_conflicts_with_the_base_are_refused_unless_forced() {
     }
     let real = in_deployment(sysroot, 1, "dpkg-query -W dpkg").ok();
     assert!(real.starts_with("dpkg\t"), "{real}");
+
+    // The origin remembers what was forced: a later change rebuilds the
+    // whole request without the flag, and the replacements stay. (`dpkg
+    // -s` would run the clobbered dpkg-query: the database is read by hand.)
+    let origin =
+        |i: usize| std::fs::read_to_string(format!("{}.origin", deployment_dir(sysroot, i).display())).expect("origin");
+    assert!(origin(0).contains("force-replace=clobber-bin;clobber-etc;conflicts-dpkg;"), "{}", origin(0));
+    layer_at(sysroot, &["uninstall", "-y", "same-file"]).ok();
+    let inside = in_deployment(
+        sysroot,
+        0,
+        "dpkg-query; cat /usr/etc/hostname; grep -qx \"Package: same-file\" /var/lib/dpkg/status || echo gone",
+    );
+    assert_eq!(inside.ok(), "clobbered\nclobbered\ngone\n");
+    // Uninstalling the forced packages drops them from the origin, and the
+    // base's files come back.
+    layer_at(sysroot, &["uninstall", "-y", "clobber-bin", "clobber-etc", "conflicts-dpkg"]).ok();
+    assert!(!origin(0).contains("force-replace"), "{}", origin(0));
+    let real = in_deployment(sysroot, 0, "dpkg-query -W dpkg").ok();
+    assert!(real.starts_with("dpkg\t"), "{real}");
     fsck(sysroot);
 }
 

@@ -133,10 +133,16 @@ pub fn install(cli: &Cli, opts: &InstallOpts) -> anyhow::Result<i32> {
                 if request.local.contains(&local) && !opts.idempotent {
                     anyhow::bail!(UserError(format!("`{text}` is already requested\nhint: pass `--idempotent`")));
                 }
+                if apply.force_replace {
+                    request.forced.push(local.name());
+                }
                 request.local.push(local);
                 continue;
             }
             let name = text.split_once('=').map_or(text.as_str(), |(n, _)| n);
+            if apply.force_replace {
+                request.forced.push(name.to_owned());
+            }
             if request.requested_names().iter().any(|n| n == name) {
                 if opts.idempotent {
                     continue;
@@ -172,6 +178,7 @@ pub fn uninstall(cli: &Cli, opts: &UninstallOpts) -> anyhow::Result<i32> {
                 )));
             }
         }
+        request.normalize();
         layering::apply(ctx, &request, &opts.apply)
     })
 }

@@ -2,8 +2,10 @@
 //! rpm-ostree's keys: the base (`[origin] refspec`), the requested packages
 //! (`[packages] requested`), local package files (`[packages]
 //! requested-local`, each `SHA256:REF` of its cached package tree) and
-//! removed base packages (`[overrides] remove`). Every change rebuilds from
-//! the base and this whole set, so no state drifts.
+//! removed base packages (`[overrides] remove`), and the packages
+//! installed with `--force-replace` (`[packages] force-replace`, our own
+//! key), whose replacing of base files later rebuilds allow again. Every
+//! change rebuilds from the base and this whole set, so no state drifts.
 
 use deploy::KeyFile;
 
@@ -19,6 +21,10 @@ pub struct Request {
     /// A commit of the base ref to stay on (`layer deploy COMMIT`), as
     /// rpm-ostree's `override-commit`; `upgrade` and `rebase` drop it.
     pub override_commit: Option<String>,
+    /// Names of requested packages installed with `--force-replace`:
+    /// while any is requested, every rebuild lets layered packages replace
+    /// base files, as the install that needed it did.
+    pub forced: Vec<String>,
 }
 
 /// A package file the user installed by path: pinned by its sha256, kept
@@ -84,6 +90,7 @@ impl Request {
                 .filter_map(|t| LocalPackage::parse(t))
                 .collect(),
             override_commit: origin.get("origin", "override-commit").map(str::to_owned),
+            forced: origin.get_list("packages", "force-replace"),
         };
         request.normalize();
         request
@@ -105,6 +112,7 @@ impl Request {
             ("packages", "requested-local", &local),
             ("overrides", "remove", &self.removed),
             ("overrides", "replace-local", &replaced),
+            ("packages", "force-replace", &self.forced),
         ] {
             if values.is_empty() {
                 origin.remove(group, key);
@@ -123,6 +131,16 @@ impl Request {
         self.removed.dedup();
         self.replaced.sort();
         self.replaced.dedup();
+        let requested = self.requested_names();
+        self.forced.retain(|name| requested.contains(name));
+        self.forced.sort();
+        self.forced.dedup();
+    }
+
+    /// True if a rebuild of this request may replace base files: a package
+    /// installed with `--force-replace` is still requested.
+    pub fn forces_replace(&self) -> bool {
+        !self.forced.is_empty()
     }
 
     /// True if the request is the bare base image.
@@ -153,8 +171,10 @@ mod tests {
             removed: vec!["vim-tiny".into()],
             replaced: vec![],
             override_commit: Some("c".repeat(64)),
+            forced: vec!["lib_x".into()],
         };
         request.write_to(&mut origin);
+        assert_eq!(origin.get("packages", "force-replace"), Some("lib_x;"));
         assert_eq!(Request::from_origin(&origin), request);
         assert_eq!(origin.get("other", "keep"), Some("1"));
         assert_eq!(request.requested_names(), ["htop", "nano", "lib_x"]);
@@ -162,8 +182,11 @@ mod tests {
         empty.packages.clear();
         empty.local.clear();
         empty.removed.clear();
+        empty.normalize();
+        assert!(empty.forced.is_empty(), "a forced package no longer requested is dropped");
         empty.write_to(&mut origin);
         assert!(Request::from_origin(&origin).is_base_only());
         assert_eq!(origin.get("packages", "requested"), None);
+        assert_eq!(origin.get("packages", "force-replace"), None);
     }
 }

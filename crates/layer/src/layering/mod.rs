@@ -254,7 +254,7 @@ fn build_layered(
         base,
         packages: &ordered,
         remove: &resolved.removed,
-        assemble: compose::assemble::AssembleOptions { force_replace: opts.force_replace },
+        assemble: compose::assemble::AssembleOptions { force_replace: opts.force_replace || request.forces_replace() },
         subject: format!("{} + {} layered packages", request.refspec, ordered.len()),
         metadata: vec![
             ("layer.base-commit".into(), Value::String(base.to_string())),

@@ -66,7 +66,7 @@ pub fn resolve(
     let options = ResolveOptions {
         removed: removed.iter().cloned().collect(),
         replaced: request.replaced.iter().map(|r| r.name()).collect(),
-        allow_base_conflicts: opts.force_replace,
+        allow_base_conflicts: opts.force_replace || request.forces_replace(),
         ..Default::default()
     };
     let database = Database::of_commit(repo, base)?.unwrap_or(Database::Dpkg);
