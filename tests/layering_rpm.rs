@@ -7,10 +7,13 @@
 //! against the deployment: `-qa`, `-V`, `--whatprovides`.
 
 mod common;
+#[path = "../crates/pkgdb/tests/rpm_support/mod.rs"]
+mod rpm_support;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
+use rpm_support::{CpioRecord, Rpm, TYPE_STRING, TYPE_STRING_ARRAY};
 
 /// One made-up package: its spec's header lines, `%install` script and
 /// `%files` list, plus scriptlets.
@@ -545,152 +548,31 @@ fn refusals_name_the_package_and_deploy_nothing() {
 // reader's reconciliation of the cpio payload with the header (tested on
 // its own in `crates/pkgdb/tests/rpm_hostile.rs`) is what refuses these.
 
-/// A header's entries (tag → type, offset of its data in the file, count)
-/// and the offset where the header ends.
-fn header_entries(bytes: &[u8], at: usize) -> (std::collections::BTreeMap<u32, (u32, usize, u32)>, usize) {
-    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    assert_eq!(bytes[at..at + 3], [0x8e, 0xad, 0xe8], "header magic at {at}");
-    let (count, data_len) = (be(at + 8) as usize, be(at + 12) as usize);
-    let store = at + 16 + count * 16;
-    let entries = (0..count)
-        .map(|i| {
-            let e = at + 16 + i * 16;
-            (be(e), (be(e + 4), store + be(e + 8) as usize, be(e + 12)))
-        })
-        .collect();
-    (entries, store + data_len)
-}
-
-/// One newc cpio record: its 13 header fields (sizes recomputed when
-/// written), name and data.
-#[derive(Clone)]
-struct CpioRecord {
-    name: String,
-    fields: [u32; 13],
-    data: Vec<u8>,
-}
-
-fn parse_cpio(raw: &[u8]) -> Vec<CpioRecord> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    loop {
-        assert_eq!(&raw[at..at + 6], b"070701", "newc magic at {at}");
-        let mut fields = [0u32; 13];
-        for (i, f) in fields.iter_mut().enumerate() {
-            let hex = std::str::from_utf8(&raw[at + 6 + i * 8..at + 14 + i * 8]).expect("hex");
-            *f = u32::from_str_radix(hex, 16).expect("hex");
-        }
-        let name_len = fields[11] as usize;
-        let name = String::from_utf8(raw[at + 110..at + 110 + name_len - 1].to_vec()).expect("name");
-        at = (at + 110 + name_len).div_ceil(4) * 4;
-        let data = raw[at..at + fields[6] as usize].to_vec();
-        at = (at + data.len()).div_ceil(4) * 4;
-        if name == "TRAILER!!!" {
-            return out;
-        }
-        out.push(CpioRecord { name, fields, data });
-    }
-}
-
-fn write_cpio(records: &[CpioRecord]) -> Vec<u8> {
-    let trailer =
-        CpioRecord { name: "TRAILER!!!".into(), fields: [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0], data: vec![] };
-    let mut out = Vec::new();
-    let pad = |out: &mut Vec<u8>| out.resize(out.len().div_ceil(4) * 4, 0);
-    for r in records.iter().chain([&trailer]) {
-        let mut fields = r.fields;
-        fields[6] = r.data.len() as u32;
-        fields[11] = r.name.len() as u32 + 1;
-        out.extend_from_slice(b"070701");
-        for f in fields {
-            out.extend_from_slice(format!("{f:08X}").as_bytes());
-        }
-        out.extend_from_slice(r.name.as_bytes());
-        out.push(0);
-        pad(&mut out);
-        out.extend_from_slice(&r.data);
-        pad(&mut out);
-    }
-    out
-}
-
-/// Pipes `input` through `command` (run by `sh`) and returns its output.
-fn filter(command: &str, input: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("sh")
-        .args(["-c", command])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("sh");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input).expect("writing to the filter"));
-    let out = child.wait_with_output().expect("filter output");
-    writer.join().expect("writer thread");
-    assert!(out.status.success(), "{command} failed");
-    out.stdout
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Writes `rpm` (with a gzip payload) to `out` with its cpio records
 /// changed by `change`, and each `(from, to)` string of the main header
-/// replaced in place by one of the same length. Every digest and size a
-/// builder writes is recomputed: PAYLOADDIGEST and PAYLOADDIGESTALT, and
-/// the signature header's SHA256, SHA1, MD5 and sizes. So `rpm -K` finds
-/// the package intact, and only its file list can disagree with its payload.
+/// replaced (whole strings). Every digest and size a builder writes is recomputed
+/// (`rpm_support::Rpm::fix_digests`), so `rpm -K` finds the package intact,
+/// and only its file list can disagree with its payload.
 fn rewrite_rpm(rpm: &Path, out: &Path, header_edits: &[(&str, &str)], change: impl FnOnce(&mut Vec<CpioRecord>)) {
-    let bytes = std::fs::read(rpm).expect("read rpm");
-    let (signature, signature_end) = header_entries(&bytes, 96);
-    let main_at = signature_end.div_ceil(8) * 8;
-    let (main, main_end) = header_entries(&bytes, main_at);
-    let mut header = bytes[main_at..main_end].to_vec();
+    let mut package = Rpm::read(rpm);
     for (from, to) in header_edits {
-        assert_eq!(from.len(), to.len(), "in-place edits keep the length");
-        let from = format!("{from}\0").into_bytes();
-        let at: Vec<usize> =
-            header.windows(from.len()).enumerate().filter(|(_, w)| *w == from).map(|(i, _)| i).collect();
-        assert_eq!(at.len(), 1, "`{}` once in the header", String::from_utf8_lossy(&from));
-        header[at[0]..at[0] + to.len()].copy_from_slice(to.as_bytes());
+        let (from, to) = (format!("{from}\0").into_bytes(), format!("{to}\0").into_bytes());
+        let mut found = 0;
+        for item in package.main.iter_mut().filter(|i| [TYPE_STRING, TYPE_STRING_ARRAY].contains(&i.ty)) {
+            let mut strings: Vec<&[u8]> = item.data.split_inclusive(|&b| b == 0).collect();
+            for string in strings.iter_mut().filter(|s| **s == from.as_slice()) {
+                *string = &to;
+                found += 1;
+            }
+            item.data = strings.concat();
+        }
+        assert_eq!(found, 1, "`{}` once in the header", String::from_utf8_lossy(&from));
     }
-    let mut records = parse_cpio(&filter("gzip -dc", &bytes[main_end..]));
+    let mut records = package.cpio();
     change(&mut records);
-    let cpio = write_cpio(&records);
-    let payload = filter("gzip -9n", &cpio);
-    let mut put_string = |tag: u32, value: &str| {
-        let (_, at, _) = main[&tag];
-        let at = at - main_at;
-        assert_eq!(header[at + value.len()], 0, "tag {tag} keeps its length");
-        header[at..at + value.len()].copy_from_slice(value.as_bytes());
-    };
-    put_string(5092, &sha256_hex(&payload));
-    put_string(5097, &sha256_hex(&cpio));
-
-    let mut signature_bytes = bytes[96..main_at].to_vec();
-    let mut put = |tag: u32, value: &[u8]| {
-        let (_, at, _) = signature[&tag];
-        signature_bytes[at - 96..at - 96 + value.len()].copy_from_slice(value);
-    };
-    put(273, sha256_hex(&header).as_bytes());
-    let sha1 = filter("sha1sum", &header);
-    put(269, &sha1[..40]);
-    let md5_hex = filter("md5sum", &[header.as_slice(), payload.as_slice()].concat());
-    let md5: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(std::str::from_utf8(&md5_hex[i * 2..i * 2 + 2]).expect("hex"), 16).expect("hex"))
-        .collect();
-    put(1004, &md5);
-    put(1000, &((header.len() + payload.len()) as u32).to_be_bytes());
-    put(1007, &(cpio.len() as u32).to_be_bytes());
-
-    let mut written = bytes[..96].to_vec();
-    written.extend_from_slice(&signature_bytes);
-    written.extend_from_slice(&header);
-    written.extend_from_slice(&payload);
-    std::fs::write(out, written).expect("write rpm");
+    package.set_cpio(&records);
+    package.fix_digests();
+    std::fs::write(out, package.to_bytes()).expect("write rpm");
     let checked = sh(&format!("rpm -K '{}'", out.display())).ok();
     assert!(checked.contains("digests OK"), "rpm -K: {checked}");
 }

@@ -242,12 +242,18 @@ impl Rpm {
         self.payload = gz.finish().expect("gzip");
     }
 
-    /// Recomputes what a builder would: PAYLOADDIGEST in the main header,
+    /// Recomputes what a builder would: PAYLOADDIGEST (of the compressed
+    /// payload) and PAYLOADDIGESTALT (of the cpio) in the main header,
     /// then the signature header's header digests, MD5 and sizes.
     pub fn fix_digests(&mut self) {
         if self.main_item(5092).is_some() {
             let digest = hex(&Sha256::digest(&self.payload));
             self.set_main(Item::strings(5092, &[digest]));
+        }
+        if self.main_item(5097).is_some() {
+            let mut raw = Vec::new();
+            flate2::read::MultiGzDecoder::new(&self.payload[..]).read_to_end(&mut raw).expect("gunzip payload");
+            self.set_main(Item::strings(5097, &[hex(&Sha256::digest(&raw))]));
         }
         self.fix_signature(true);
     }
