@@ -7,6 +7,7 @@
 //! before anything is written anywhere.
 
 pub mod apt;
+mod cache_generation;
 pub mod control;
 pub mod deb;
 pub mod dpkg;

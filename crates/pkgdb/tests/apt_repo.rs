@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use pkgdb::apt::update::cache_directory;
 use pkgdb::apt::{AptError, HttpClient, SignedBy, Source, read_packages_compressed, read_sources, update};
+use pkgdb::http::HttpError;
 use sha2::{Digest, Sha256};
 
 const DISTS: &str = "www/debian/dists/test";
@@ -503,7 +504,7 @@ mod apt {
         bytes.extend(std::iter::repeat_n(0u8, 1 << 20));
         std::fs::write(&path, bytes).expect("grow");
         let error = update_now(&repo, &repo.trusting_a()).expect_err("must be refused");
-        assert!(matches!(error, AptError::TooLong { .. }), "{error}");
+        assert!(matches!(error, AptError::Http(HttpError::TooLong { .. })), "{error}");
     }
 
     /// SECURITY 22: a repository with no signature at all is refused.
@@ -513,7 +514,7 @@ mod apt {
         std::fs::remove_file(repo.path(&format!("{DISTS}/InRelease"))).expect("remove");
         std::fs::remove_file(repo.path(&format!("{DISTS}/Release.gpg"))).expect("remove");
         let error = update_now(&repo, &repo.trusting_a()).expect_err("must be refused");
-        assert!(matches!(error, AptError::HttpStatus { status: 404, .. }), "{error}");
+        assert!(matches!(error, AptError::Http(HttpError::HttpStatus { status: 404, .. })), "{error}");
         assert!(error.to_string().contains("Release.gpg"), "{error}");
     }
 
@@ -550,7 +551,7 @@ server.serve_forever()
         for (path, reason) in [("loop", "more than 5 times"), ("file", "other than http or https")] {
             let url = format!("http://127.0.0.1:{}/{path}/InRelease", server.port);
             let error = client.get(&url, 1024).expect_err("must be refused");
-            assert!(matches!(error, AptError::Redirect { .. }), "{error}");
+            assert!(matches!(error, AptError::Http(HttpError::Redirect { .. })), "{error}");
             assert!(error.to_string().contains(reason), "{error}");
         }
     }

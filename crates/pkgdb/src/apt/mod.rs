@@ -87,24 +87,6 @@ pub enum AptError {
     Replay { what: String, date: String, cached: String },
     #[error("`{url}` is signed for the suite `{found}`, not `{suite}`")]
     WrongSuite { url: String, suite: String, found: String },
-    #[error("cannot fetch `{url}`")]
-    Fetch {
-        url: String,
-        #[source]
-        source: Box<ureq::Error>,
-    },
-    #[error("the redirect from `{url}` is refused: {reason}")]
-    Redirect { url: String, reason: &'static str },
-    #[error("`{url}` answered HTTP {status}")]
-    HttpStatus { url: String, status: u16 },
-    #[error("cannot read the body of `{url}`")]
-    ReadBody {
-        url: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the body of `{url}` runs past its limit of {limit} bytes; it was cut off and refused")]
-    TooLong { url: String, limit: u64 },
     #[error("`{url}` has {actual} bytes where the Release declares {expected}")]
     SizeMismatch { url: String, expected: u64, actual: u64 },
     #[error("`{url}` has sha256 {actual} where the Release declares {expected}")]
@@ -139,25 +121,9 @@ pub enum AptError {
         #[source]
         source: std::io::Error,
     },
-    /// A failed fetch without a variant of its own above (local `file:`
-    /// sources).
+    /// A failed fetch: the shared client's error, with its message.
     #[error(transparent)]
-    Http(HttpError),
-}
-
-/// The client's errors keep the variants (and messages) they had when the
-/// client lived here.
-impl From<HttpError> for AptError {
-    fn from(error: HttpError) -> Self {
-        match error {
-            HttpError::Fetch { url, source } => AptError::Fetch { url, source },
-            HttpError::Redirect { url, reason } => AptError::Redirect { url, reason },
-            HttpError::HttpStatus { url, status } => AptError::HttpStatus { url, status },
-            HttpError::ReadBody { url, source } => AptError::ReadBody { url, source },
-            HttpError::TooLong { url, limit } => AptError::TooLong { url, limit },
-            other => AptError::Http(other),
-        }
-    }
+    Http(#[from] HttpError),
 }
 
 /// Lowercase hex of a digest.

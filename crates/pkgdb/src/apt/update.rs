@@ -296,37 +296,8 @@ fn read_cached_release(directory: &Path) -> Result<Option<Release>, AptError> {
 /// Points `directory` (a symlink) at the staged generation with one rename,
 /// then deletes the previous generation.
 fn commit(staging: tempfile::TempDir, directory: &Path, cache_dir: &Path) -> Result<(), AptError> {
-    let write_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| AptError::WriteCache { path, source }
-    };
-    let previous = std::fs::read_link(directory).ok();
-    let generation = staging.keep();
-    let Some(name) = generation.file_name().map(ToOwned::to_owned) else {
-        return Err(AptError::WriteCache { path: generation, source: ErrorKind::InvalidInput.into() });
-    };
-    let link = cache_dir.join(format!(".{}.link", name.to_string_lossy()));
-    let result = (|| {
-        match std::fs::remove_file(&link) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(source) => return Err(write_error(&link)(source)),
-        }
-        std::os::unix::fs::symlink(&name, &link).map_err(write_error(&link))?;
-        std::fs::rename(&link, directory).map_err(write_error(directory))
-    })();
-    if let Err(error) = result {
-        let _ = std::fs::remove_file(&link);
-        let _ = std::fs::remove_dir_all(&generation);
-        return Err(error);
-    }
-    if let Some(previous) = previous.filter(|p| p.as_os_str() != name) {
-        // Only a generation we made: a plain name inside the cache.
-        if previous.components().count() == 1 {
-            let _ = std::fs::remove_dir_all(cache_dir.join(previous));
-        }
-    }
-    Ok(())
+    crate::cache_generation::publish(staging, directory, cache_dir)
+        .map_err(|(path, source)| AptError::WriteCache { path, source })
 }
 
 #[cfg(test)]
