@@ -88,6 +88,20 @@ fn crash_at_every_failpoint_of_install() {
     assert!(tmp.iter().all(|n| !n.to_string_lossy().starts_with("layer-build-")), "builds reclaimed: {tmp:?}");
 }
 
+/// `layer --sysroot SYSROOT COMMAND` under strace, killed by SIGKILL at
+/// the `n`th call of `syscall` (counted per tracee, as strace injects).
+fn killed_at_call(syscall: &str, n: usize, sysroot: &std::path::Path, command: &[&str]) -> std::process::Output {
+    std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("trace={syscall}")])
+        .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}"), env!("CARGO_BIN_EXE_layer")])
+        .arg("--sysroot")
+        .arg(sysroot)
+        .args(command)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("strace")
+}
+
 /// For each syscall, the most calls one thread or process of
 /// `layer --sysroot S ARGS` makes (strace's injection counts per tracee).
 fn max_calls_per_tracee(syscalls: &[&str], sysroot: &std::path::Path, args: &[&str]) -> Vec<(String, usize)> {
@@ -247,15 +261,7 @@ fn sweep_renames_and_syncs(machine: &TinyMachine, template: &std::path::Path, co
         for n in (1..=*count).step_by(stride) {
             let what = format!("{syscall} #{n}");
             let sysroot = copy("run");
-            let out = std::process::Command::new("strace")
-                .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("trace={syscall}")])
-                .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}"), env!("CARGO_BIN_EXE_layer")])
-                .arg("--sysroot")
-                .arg(&sysroot)
-                .args(command)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .expect("strace");
+            let out = killed_at_call(syscall, n, &sysroot, command);
             match check_crash_and_rerun(&sysroot, command, &out, &what, &old, &reference, &before) {
                 Outcome::Killed => killed += 1,
                 Outcome::Failed => failed += 1,
@@ -476,15 +482,7 @@ fn crash_while_writing_setuid_objects_leaves_only_whole_ones() {
             let sysroot = machine.copy("run");
             let store = sysroot.join("ostree/repo");
             let old_dir = deployment_dir(&sysroot, 0);
-            let out = std::process::Command::new("strace")
-                .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("trace={syscall}")])
-                .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}"), env!("CARGO_BIN_EXE_layer")])
-                .arg("--sysroot")
-                .arg(&sysroot)
-                .args(command)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .expect("strace");
+            let out = killed_at_call(syscall, n, &sysroot, &command);
             let stderr = String::from_utf8_lossy(&out.stderr);
             if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(9) || out.status.code() == Some(137) {
                 killed += 1;
