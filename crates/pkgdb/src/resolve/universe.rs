@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use super::installed::{InstalledPackage, LocalPackage};
 use crate::apt::PackageIndex;
 
@@ -50,9 +52,87 @@ pub struct Universe<'a> {
     indexes: Vec<&'a PackageIndex>,
     /// Real packages by name: installed first, then local files, then the
     /// repositories in priority order.
-    names: HashMap<&'a str, Vec<PackageId>>,
+    names: Groups<'a, PackageId>,
     /// Names provided by `Provides`, with who provides them.
-    providers: HashMap<&'a str, Vec<Provision<'a>>>,
+    providers: Groups<'a, Provision<'a>>,
+}
+
+/// Values grouped by name, each group in the order its values were added.
+/// Every group lives in one array, so a universe of a whole archive
+/// (63,000 names for bookworm) is built without an allocation per name.
+struct Groups<'a, T> {
+    group_of: HashMap<&'a str, u32, RandomState>,
+    /// Group `g` is `values[starts[g]..starts[g + 1]]`.
+    starts: Vec<u32>,
+    values: Vec<T>,
+}
+
+/// A [`Groups`] being filled: the values in the order added, each with its
+/// group.
+struct GroupsBuilder<'a, T> {
+    group_of: HashMap<&'a str, u32, RandomState>,
+    counts: Vec<u32>,
+    added: Vec<(u32, T)>,
+}
+
+impl<'a, T: Copy> GroupsBuilder<'a, T> {
+    fn with_capacity(capacity: usize) -> Self {
+        GroupsBuilder {
+            group_of: HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
+            counts: Vec::with_capacity(capacity),
+            added: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn push(&mut self, name: &'a str, value: T) {
+        let next = self.counts.len() as u32;
+        let group = *self.group_of.entry(name).or_insert(next);
+        if group == next {
+            self.counts.push(0);
+        }
+        self.counts[group as usize] += 1;
+        self.added.push((group, value));
+    }
+
+    /// Places every value in its group's run, keeping the order within
+    /// each group (a counting sort).
+    fn finish(self) -> Groups<'a, T> {
+        let mut starts = Vec::with_capacity(self.counts.len() + 1);
+        let mut total = 0;
+        starts.push(0);
+        for count in &self.counts {
+            total += count;
+            starts.push(total);
+        }
+        let mut next = starts.clone();
+        let mut values = match self.added.first() {
+            Some(&(_, filler)) => vec![filler; self.added.len()],
+            None => Vec::new(),
+        };
+        for (group, value) in self.added {
+            let at = &mut next[group as usize];
+            values[*at as usize] = value;
+            *at += 1;
+        }
+        Groups { group_of: self.group_of, starts, values }
+    }
+}
+
+impl<'a, T> Groups<'a, T> {
+    fn get(&self, name: &str) -> &[T] {
+        match self.group_of.get(name) {
+            Some(&g) => &self.values[self.starts[g as usize] as usize..self.starts[g as usize + 1] as usize],
+            None => &[],
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.group_of.contains_key(name)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.group_of.keys().copied()
+    }
 }
 
 impl<'a> Universe<'a> {
@@ -65,45 +145,42 @@ impl<'a> Universe<'a> {
         indexes: &[&'a PackageIndex],
         local: &'a [LocalPackage],
     ) -> Universe<'a> {
-        let mut universe = Universe {
-            architecture: architecture.to_owned(),
-            installed,
-            local,
-            indexes: indexes.to_vec(),
-            names: HashMap::with_capacity(indexes.iter().map(|i| i.len()).sum::<usize>() + installed.len()),
-            providers: HashMap::new(),
+        let architecture_fits = |a: &str| a == "all" || a == architecture;
+        let capacity = indexes.iter().map(|i| i.len()).sum::<usize>() + installed.len() + local.len();
+        let mut names = GroupsBuilder::with_capacity(capacity);
+        let mut providers = GroupsBuilder::with_capacity(capacity / 8);
+        let mut add = |id: PackageId, name: &'a str, package_architecture: &str, provides: Option<&'a str>| {
+            if !architecture_fits(package_architecture) {
+                return;
+            }
+            names.push(name, id);
+            let Some(text) = provides else { return };
+            // A field that does not parse provides nothing; the solver
+            // reports it if it ever visits the package.
+            let Some(provided) = provided_names(text) else { return };
+            for (name, version) in provided {
+                providers.push(name, Provision { package: id, version });
+            }
         };
         for (i, package) in installed.iter().enumerate() {
-            universe.add(
-                PackageId::Installed(i as u32),
-                &package.name,
-                &package.architecture,
-                package.provides.as_deref(),
-            );
+            add(PackageId::Installed(i as u32), &package.name, &package.architecture, package.provides.as_deref());
         }
         for (i, package) in local.iter().enumerate() {
-            universe.add(PackageId::Local(i as u32), &package.name, &package.architecture, package.provides.as_deref());
+            add(PackageId::Local(i as u32), &package.name, &package.architecture, package.provides.as_deref());
         }
         for (index, packages) in indexes.iter().enumerate() {
             for (record, package) in packages.iter().enumerate() {
                 let id = PackageId::Repository { index: index as u32, record: record as u32 };
-                universe.add(id, package.name, package.architecture, package.provides);
+                add(id, package.name, package.architecture, package.provides);
             }
         }
-        universe
-    }
-
-    fn add(&mut self, id: PackageId, name: &'a str, architecture: &str, provides: Option<&'a str>) {
-        if !self.architecture_fits(architecture) {
-            return;
-        }
-        self.names.entry(name).or_default().push(id);
-        let Some(text) = provides else { return };
-        // A field that does not parse provides nothing; the solver reports
-        // it if it ever visits the package.
-        let Some(provided) = provided_names(text) else { return };
-        for (name, version) in provided {
-            self.providers.entry(name).or_default().push(Provision { package: id, version });
+        Universe {
+            architecture: architecture.to_owned(),
+            installed,
+            local,
+            indexes: indexes.to_vec(),
+            names: names.finish(),
+            providers: providers.finish(),
         }
     }
 
@@ -129,22 +206,22 @@ impl<'a> Universe<'a> {
 
     /// Real packages named `name` (installed, local, repository).
     pub(crate) fn named(&self, name: &str) -> &[PackageId] {
-        self.names.get(name).map_or(&[], Vec::as_slice)
+        self.names.get(name)
     }
 
     /// Who provides `name` through `Provides`.
     pub(crate) fn providers(&self, name: &str) -> &[Provision<'a>] {
-        self.providers.get(name).map_or(&[], Vec::as_slice)
+        self.providers.get(name)
     }
 
     /// Whether any package is named `name` or provides it.
     pub(crate) fn knows(&self, name: &str) -> bool {
-        self.names.contains_key(name) || self.providers.contains_key(name)
+        self.names.contains(name) || self.providers.contains(name)
     }
 
     /// Every name a package has or provides, for suggestions.
     pub(crate) fn all_names(&self) -> impl Iterator<Item = &'a str> + '_ {
-        self.names.keys().chain(self.providers.keys()).copied()
+        self.names.names().chain(self.providers.names())
     }
 
     pub(crate) fn fields(&self, id: PackageId) -> Fields<'a> {
