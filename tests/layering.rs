@@ -386,3 +386,37 @@ fn override_remove_replace_and_reset_base_packages() {
     let store = sysroot.join("ostree/repo");
     ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), store.as_os_str()]).ok();
 }
+
+/// The parsed form of a `Packages` index is a cache beside it, named by
+/// the sha256 the verified Release lists for the index: a damaged cache is
+/// made again from the index, and an index that no longer matches its
+/// Release is refused rather than parsed.
+#[test]
+fn the_parsed_index_cache_is_tied_to_the_verified_release() {
+    let machine = tiny_machine();
+    let sysroot = machine.copy("cache");
+    layer_at(&sysroot, &["install", "-y", "--download-only", "tinypost"]).ok();
+    let indexes = sysroot.join("ostree/deploy/debian/var/cache/layer/apt");
+    let found = sh(&format!("find '{}' -name '.Packages.xz.*.index'", indexes.display())).ok();
+    let caches: Vec<&str> = found.lines().collect();
+    assert_eq!(caches.len(), 1, "one parsed index: {found}");
+    let cache = std::path::PathBuf::from(caches[0]);
+    let packages = cache.with_file_name("Packages.xz");
+    let plan = |sysroot: &std::path::Path| layer_at(sysroot, &["install", "--dry-run", "--cache-only", "tinydata"]);
+
+    // Damaged: the plan is made from the index, and the cache again.
+    std::fs::write(&cache, b"layer-pkgindex1\nnot a cache").expect("damage the cache");
+    let out = plan(&sysroot);
+    assert!(out.stderr.contains("tinydata 1.0"), "{}", out.stderr);
+    out.ok();
+    let again = std::fs::read(&cache).expect("cache made again");
+    assert!(again.len() > 64 && again.starts_with(b"layer-pkgindex1\n"), "{} bytes", again.len());
+
+    // An index that is not the one the Release lists, with no cache: refused.
+    std::fs::remove_file(&cache).expect("remove the cache");
+    sh(&format!("printf 'Package: other\\nVersion: 1\\nArchitecture: all\\n' | xz > '{}'", packages.display())).ok();
+    let out = plan(&sysroot);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("does not have the sha256 its verified Release lists"), "{}", out.stderr);
+    assert!(out.stderr.contains("Packages.xz"), "{}", out.stderr);
+}

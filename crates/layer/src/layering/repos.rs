@@ -64,17 +64,22 @@ pub fn wanted_files<'p>(
 /// `directory`; `hint` follows the error when one is missing.
 fn read_indexes(source: &Source, directory: &Path, hint: &str) -> anyhow::Result<Vec<PackageIndex>> {
     let architecture = source.architectures.first().map_or("amd64", String::as_str);
+    // The Release the update verified and kept names each index's sha256.
+    let release = std::fs::read(directory.join("Release"))
+        .ok()
+        .and_then(|text| pkgdb::apt::Release::parse(&text, "the cached Release").ok());
     let mut indexes = Vec::new();
     for component in &source.components {
-        let stem = directory.join(format!("{component}/binary-{architecture}/Packages"));
-        let found = ["xz", "gz"].iter().map(|ext| stem.with_extension(ext)).find(|p| p.is_file());
-        let Some(path) = found else {
+        let stem = format!("{component}/binary-{architecture}/Packages");
+        let found = ["xz", "gz"].iter().map(|ext| format!("{stem}.{ext}")).find(|p| directory.join(p).is_file());
+        let Some(relative) = found else {
             anyhow::bail!(crate::cli::UserError(format!(
                 "no package index for `{} {} {component}` on `{architecture}`{hint}",
                 source.uri, source.suite
             )));
         };
-        indexes.push(read_index(&path)?);
+        let listed = release.as_ref().and_then(|r| r.file(&relative)).map(|f| f.sha256);
+        indexes.push(read_index(&directory.join(&relative), listed.as_ref(), hint)?);
     }
     Ok(indexes)
 }
@@ -85,17 +90,37 @@ fn read_indexes(source: &Source, directory: &Path, hint: &str) -> anyhow::Result
 /// decoding and parsing bookworm's index is most of the time of an
 /// install, and reading the cache back is a copy. The name ties the cache
 /// to the exact verified file; a cache that does not read back whole is
-/// made again.
-fn read_index(path: &Path) -> anyhow::Result<PackageIndex> {
+/// made again. With `listed`, the sha256 the kept Release gives the index,
+/// the cache is found without reading the index, and an index that does
+/// not match it is refused.
+fn read_index(path: &Path, listed: Option<&[u8; 32]>, hint: &str) -> anyhow::Result<PackageIndex> {
     use sha2::Digest;
+    let hex = |digest: &[u8]| -> String { digest.iter().map(|b| format!("{b:02x}")).collect() };
     let shown = path.display().to_string();
-    let data = std::fs::read(path).with_context(|| format!("reading `{shown}`"))?;
-    let digest: String = sha2::Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
-    let cached = pkgdb::apt::update::derived_cache_path(path, &digest, "index");
-    let cache_name = file_name_of(&cached);
-    if let Some(index) = std::fs::read(&cached).ok().and_then(|bytes| PackageIndex::from_bytes(&bytes)) {
+    let read_cache = |digest: &str| {
+        let cached = pkgdb::apt::update::derived_cache_path(path, digest, "index");
+        std::fs::File::open(&cached)
+            .ok()
+            .and_then(|file| PackageIndex::read_from(std::io::BufReader::new(file)).ok()?)
+    };
+    if let Some(index) = listed.and_then(|digest| read_cache(&hex(digest))) {
         return Ok(index);
     }
+    let data = std::fs::read(path).with_context(|| format!("reading `{shown}`"))?;
+    let digest = sha2::Sha256::digest(&data);
+    if listed.is_some_and(|l| l[..] != digest[..]) {
+        anyhow::bail!(crate::cli::UserError(format!(
+            "`{shown}` does not have the sha256 its verified Release lists{hint}"
+        )));
+    }
+    let digest = hex(&digest);
+    if listed.is_none()
+        && let Some(index) = read_cache(&digest)
+    {
+        return Ok(index);
+    }
+    let cached = pkgdb::apt::update::derived_cache_path(path, &digest, "index");
+    let cache_name = file_name_of(&cached);
     let text = pkgdb::apt::index::decompress(&data, &shown)?;
     let index = read_packages(&text, &shown)?;
     // Only a cache: a failed write costs the next run the parsing again.

@@ -168,70 +168,100 @@ impl PackageIndex {
     /// Reads [`PackageIndex::to_bytes`]'s form back; `None` if the bytes are
     /// not exactly such a form (every span is checked to lie in the arena,
     /// on character boundaries).
-    pub fn from_bytes(bytes: &[u8]) -> Option<PackageIndex> {
-        let rest = bytes.strip_prefix(SERIAL_MAGIC.as_slice())?;
-        let number = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        let (arena_len, records_len) = (number(rest.get(..8)?), number(rest.get(8..16)?));
-        let arena_len = usize::try_from(arena_len).ok()?;
-        let records_len = usize::try_from(records_len).ok()?;
-        let rest = &rest[16..];
-        let record_bytes = records_len.checked_mul(SERIAL_RECORD)?;
-        if rest.len() != arena_len.checked_add(record_bytes)? {
-            return None;
-        }
-        let arena = std::str::from_utf8(&rest[..arena_len]).ok()?.to_owned();
-        let mut records = Vec::with_capacity(records_len);
-        for raw in rest[arena_len..].chunks_exact(SERIAL_RECORD) {
-            let mut spans = [Span::default(); SPANS];
-            for (i, span) in spans.iter_mut().enumerate() {
-                let word = |at: usize| u32::from_le_bytes(raw[at..at + 4].try_into().expect("4 bytes"));
-                *span = Span { start: word(i * 8), len: word(i * 8 + 4) };
-                let end = (span.start as usize).checked_add(span.len as usize)?;
-                if !arena.is_char_boundary(span.start as usize) || !arena.is_char_boundary(end) || end > arena.len() {
-                    return None;
-                }
-            }
-            let at = SPANS * 8;
-            let [
-                name,
-                version,
-                architecture,
-                multi_arch,
-                priority,
-                depends,
-                pre_depends,
-                recommends,
-                conflicts,
-                breaks,
-                replaces,
-                provides,
-                filename,
-            ] = spans;
-            records.push(Record {
-                name,
-                version,
-                architecture,
-                multi_arch,
-                priority,
-                depends,
-                pre_depends,
-                recommends,
-                conflicts,
-                breaks,
-                replaces,
-                provides,
-                filename,
-                size: number(&raw[at..at + 8]),
-                sha256: raw[at + 8..at + 40].try_into().expect("32 bytes"),
-                essential: match raw[at + 40] {
-                    0 => false,
-                    1 => true,
-                    _ => return None,
-                },
-            });
-        }
-        Some(PackageIndex { arena, records })
+    pub fn from_bytes(mut bytes: &[u8]) -> Option<PackageIndex> {
+        Self::read_from(&mut bytes).ok().flatten()
     }
+
+    /// [`PackageIndex::from_bytes`] from a reader, which must end where the
+    /// form does: the arena is read straight into its place, with no copy
+    /// of the whole form. `Ok(None)` if the bytes are not such a form.
+    pub fn read_from(mut reader: impl Read) -> std::io::Result<Option<PackageIndex>> {
+        let mut head = [0u8; 32];
+        match reader.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        if &head[..16] != SERIAL_MAGIC {
+            return Ok(None);
+        }
+        let number = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        let (arena_len, records_len) = (number(&head[16..24]), number(&head[24..32]));
+        let record_bytes = records_len.checked_mul(SERIAL_RECORD as u64);
+        let Some(record_bytes) = record_bytes.filter(|&n| arena_len <= MAX_INDEX_SIZE && n <= MAX_INDEX_SIZE) else {
+            return Ok(None);
+        };
+        let read_part = |reader: &mut dyn Read, len: u64| -> std::io::Result<Option<Vec<u8>>> {
+            // Reserved up front, as the form claims, within reason.
+            let mut part = Vec::with_capacity(len.min(256 << 20) as usize);
+            reader.take(len).read_to_end(&mut part)?;
+            Ok((part.len() as u64 == len).then_some(part))
+        };
+        let Some(arena) = read_part(&mut reader, arena_len)? else { return Ok(None) };
+        let Some(raw) = read_part(&mut reader, record_bytes)? else { return Ok(None) };
+        if reader.read(&mut [0u8; 1])? != 0 {
+            return Ok(None);
+        }
+        let Ok(arena) = String::from_utf8(arena) else { return Ok(None) };
+        Ok(decode_records(&arena, &raw).map(|records| PackageIndex { arena, records }))
+    }
+}
+
+/// The records of [`PackageIndex::to_bytes`]'s form, each span checked
+/// against `arena`.
+fn decode_records(arena: &str, raw: &[u8]) -> Option<Vec<Record>> {
+    let number = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let mut records = Vec::with_capacity(raw.len() / SERIAL_RECORD);
+    for raw in raw.chunks_exact(SERIAL_RECORD) {
+        let mut spans = [Span::default(); SPANS];
+        for (i, span) in spans.iter_mut().enumerate() {
+            let word = |at: usize| u32::from_le_bytes(raw[at..at + 4].try_into().expect("4 bytes"));
+            *span = Span { start: word(i * 8), len: word(i * 8 + 4) };
+            let end = (span.start as usize).checked_add(span.len as usize)?;
+            if !arena.is_char_boundary(span.start as usize) || !arena.is_char_boundary(end) || end > arena.len() {
+                return None;
+            }
+        }
+        let at = SPANS * 8;
+        let [
+            name,
+            version,
+            architecture,
+            multi_arch,
+            priority,
+            depends,
+            pre_depends,
+            recommends,
+            conflicts,
+            breaks,
+            replaces,
+            provides,
+            filename,
+        ] = spans;
+        records.push(Record {
+            name,
+            version,
+            architecture,
+            multi_arch,
+            priority,
+            depends,
+            pre_depends,
+            recommends,
+            conflicts,
+            breaks,
+            replaces,
+            provides,
+            filename,
+            size: number(&raw[at..at + 8]),
+            sha256: raw[at + 8..at + 40].try_into().expect("32 bytes"),
+            essential: match raw[at + 40] {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
+        });
+    }
+    Some(records)
 }
 
 impl Record {
