@@ -645,7 +645,9 @@ fn payloads_that_disagree_with_the_header_are_refused_by_install() {
         data: b"sneaked in\n".to_vec(),
     };
     type Change = Box<dyn FnOnce(&mut Vec<CpioRecord>)>;
-    let cases: Vec<(&str, &[(&str, &str)], Change, &str)> = vec![
+    /// The case's name, its header edits, its payload change and the path its error names.
+    type Case = (&'static str, &'static [(&'static str, &'static str)], Change, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "extra",
             &[],
