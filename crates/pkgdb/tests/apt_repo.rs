@@ -320,21 +320,41 @@ mod apt {
         assert!(directory.join("InRelease").is_file());
 
         let first = std::fs::read_link(&directory).expect("symlink");
-        // An index the Release still names is kept, with what was derived
-        // from it: the server's copy is not fetched again.
         let index_path = directory.join("main/binary-amd64/Packages.xz");
         let derived = pkgdb::apt::update::derived_cache_path(&index_path, &hex(&Sha256::digest(&xz)), "index");
         std::fs::write(&derived, b"derived").expect("a derived cache");
         let served = repo.path("www/debian/dists/test/main/binary-amd64");
         let moved = repo.path("moved-binary-amd64");
         std::fs::rename(&served, &moved).expect("hide the served index");
+
+        // The same InRelease again: verified and checked for freshness,
+        // then the cache is current and nothing is written.
+        let before = snapshot(&directory);
         let summary = update_now(&repo, &source).expect("second update");
+        assert_eq!(summary.indexes[0].packages, None, "kept, not fetched");
+        assert_eq!(std::fs::read_link(&directory).expect("symlink"), first, "the same generation");
+        assert_eq!(snapshot(&directory), before, "nothing written");
+
+        // A new Release (signed again, a new Date) that still names the
+        // index: a new generation keeps it, linked rather than fetched or
+        // copied, with what was derived from it.
+        repo.edit_release(|text| {
+            text.lines()
+                .map(|l| if l.starts_with("Date:") { format!("{l} ") } else { l.to_owned() })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        });
+        let inode = |path: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).expect("index"));
+        let old_inode = inode(&index_path);
+        let summary = update_now(&repo, &source).expect("third update");
         std::fs::rename(&moved, &served).expect("serve it again");
         assert_eq!(summary.indexes[0].packages, None, "kept, not fetched");
         let second = std::fs::read_link(&directory).expect("symlink");
+        assert_ne!(first, second, "a new generation for the new Release");
         assert_eq!(std::fs::read(&index_path).expect("kept index"), xz);
+        assert_eq!(inode(&index_path), old_inode, "linked from the old generation");
         assert_eq!(std::fs::read(&derived).expect("carried"), b"derived");
-        assert_ne!(first, second);
         assert_eq!(
             cache_entries(&repo.cache()).len(),
             2,

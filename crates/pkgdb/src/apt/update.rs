@@ -7,6 +7,10 @@
 //! Cache layout: `CACHE/KEY` is a symlink to `CACHE/KEY.GENERATION/`, which
 //! holds `InRelease` (as fetched), `Release` (the verified signed text) and
 //! the indexes under their Release paths (`main/binary-amd64/Packages.xz`).
+//! An update whose verified, fresh InRelease is the one the cache holds
+//! writes nothing; one with a new Release links each index the cached
+//! Release listed the same way into the new generation instead of fetching
+//! it again.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -117,7 +121,8 @@ fn cache_key(source: &Source) -> String {
 /// component's `Packages.xz` (or `.gz`) for the source's first architecture
 /// (or [`DEFAULT_ARCHITECTURE`]), by hash when the Release allows it, and
 /// keep it only if its size and sha256 match. Nothing in `cache_dir`
-/// changes unless every step succeeds.
+/// changes unless every step succeeds, and nothing at all when the
+/// verified file is the one the cache already holds.
 pub fn update(
     source: &Source,
     cache_dir: &Path,
@@ -135,17 +140,42 @@ pub fn update(
     release.require_fresh(&format!("`{release_url}`"), now, cached.as_ref())?;
     require_suite(&release, source, &release_url)?;
 
+    let entries = index_entries(&release, source)?;
+    let summary = |indexes: Vec<IndexSummary>| UpdateSummary {
+        directory: directory.clone(),
+        suite: release.suite.clone(),
+        codename: release.codename.clone(),
+        date: release.date,
+        signed_by: verified.fingerprints.clone(),
+        indexes,
+    };
+    let kept = |entry: &ReleaseFile| IndexSummary {
+        path: entry.path.clone(),
+        size: entry.size,
+        sha256: hex(&entry.sha256),
+        packages: None,
+    };
+    // The very signed file the cache holds, with every index it names:
+    // the cache is current, and nothing is written.
+    if is_current(&directory, &fetched, &verified.signed_text, &entries) {
+        return Ok(summary(entries.iter().map(|e| kept(e)).collect()));
+    }
+
     std::fs::create_dir_all(cache_dir).map_err(|source| AptError::WriteCache { path: cache_dir.to_owned(), source })?;
     let key = cache_key(source);
     let staging = tempfile::Builder::new()
         .prefix(&format!("{key}."))
         .tempdir_in(cache_dir)
         .map_err(|source| AptError::WriteCache { path: cache_dir.to_owned(), source })?;
-    let staged = |name: &str, bytes: &[u8]| -> Result<(), AptError> {
+    let staged_path = |name: &str| -> Result<PathBuf, AptError> {
         let path = staging.path().join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| AptError::WriteCache { path: parent.into(), source })?;
         }
+        Ok(path)
+    };
+    let staged = |name: &str, bytes: &[u8]| -> Result<(), AptError> {
+        let path = staged_path(name)?;
         std::fs::write(&path, bytes).map_err(|source| AptError::WriteCache { path, source })
     };
     for (name, bytes) in &fetched {
@@ -153,8 +183,48 @@ pub fn update(
     }
     staged("Release", &verified.signed_text)?;
 
-    let architecture = source.architectures.first().map_or(DEFAULT_ARCHITECTURE, String::as_str);
     let mut indexes = Vec::new();
+    for entry in entries {
+        // The cached index, if the Release still names it, as apt keeps it:
+        // linked when the cached (verified) Release lists the same file,
+        // else kept only if it has the new entry's size and sha256.
+        let previous = directory.join(&entry.path);
+        let target = staged_path(&entry.path)?;
+        let listed_before = cached.as_ref().and_then(|c| c.file(&entry.path)).is_some_and(|before| before == entry);
+        let linked = listed_before
+            && std::fs::metadata(&previous).is_ok_and(|m| m.len() == entry.size)
+            && std::fs::hard_link(&previous, &target).is_ok();
+        let packages = if linked {
+            None
+        } else {
+            match kept_index(&previous, entry) {
+                Some(body) => {
+                    staged(&entry.path, &body)?;
+                    None
+                }
+                None => {
+                    let body = fetch_verified(client, &base, &release, entry)?;
+                    let packages = read_packages_compressed(&body, &entry.path)?.len();
+                    staged(&entry.path, &body)?;
+                    Some(packages)
+                }
+            }
+        };
+        if packages.is_none() {
+            carry_derived_caches(&previous, &target, &hex(&entry.sha256));
+        }
+        indexes.push(IndexSummary { packages, ..kept(entry) });
+    }
+
+    commit(staging, &directory, cache_dir)?;
+    Ok(summary(indexes))
+}
+
+/// The Release entry of each of `source`'s components' `Packages` index
+/// (`.xz`, else `.gz`) for its first architecture.
+fn index_entries<'r>(release: &'r Release, source: &Source) -> Result<Vec<&'r ReleaseFile>, AptError> {
+    let architecture = source.architectures.first().map_or(DEFAULT_ARCHITECTURE, String::as_str);
+    let mut entries = Vec::new();
     for component in &source.components {
         require_plain_path(component, source, "Components")?;
         require_plain_path(architecture, source, "Architectures")?;
@@ -163,32 +233,22 @@ pub fn update(
             .iter()
             .find_map(|extension| release.file(&format!("{stem}.{extension}")))
             .ok_or_else(|| AptError::NotInRelease { suite: source.suite.clone(), path: stem.clone() })?;
-        // The cached index, if the Release still names it, as apt keeps it.
-        let previous = directory.join(&entry.path);
-        let (body, packages) = match kept_index(&previous, entry) {
-            Some(body) => (body, None),
-            None => {
-                let body = fetch_verified(client, &base, &release, entry)?;
-                let packages = read_packages_compressed(&body, &entry.path)?.len();
-                (body, Some(packages))
-            }
-        };
-        staged(&entry.path, &body)?;
-        if packages.is_none() {
-            carry_derived_caches(&previous, &staging.path().join(&entry.path), &hex(&entry.sha256));
-        }
-        indexes.push(IndexSummary { path: entry.path.clone(), size: entry.size, sha256: hex(&entry.sha256), packages });
+        entries.push(entry);
     }
+    Ok(entries)
+}
 
-    commit(staging, &directory, cache_dir)?;
-    Ok(UpdateSummary {
-        directory,
-        suite: release.suite,
-        codename: release.codename,
-        date: release.date,
-        signed_by: verified.fingerprints,
-        indexes,
-    })
+/// Whether the cache entry `directory` already holds exactly `fetched`
+/// (the signature files as served), the same verified text, and each
+/// index `entries` names at its size: all of them were checked when that
+/// generation was made.
+fn is_current(directory: &Path, fetched: &Fetched, signed_text: &[u8], entries: &[&ReleaseFile]) -> bool {
+    let same = |name: &str, bytes: &[u8]| std::fs::read(directory.join(name)).is_ok_and(|cached| cached == bytes);
+    fetched.iter().all(|(name, bytes)| same(name, bytes))
+        && same("Release", signed_text)
+        && entries
+            .iter()
+            .all(|entry| std::fs::metadata(directory.join(&entry.path)).is_ok_and(|m| m.len() == entry.size))
 }
 
 /// Components and architectures become paths in the cache: no `..`, no
