@@ -203,11 +203,7 @@ fn crash_at_every_failpoint_of_layered_rebase() {
     let machine = tiny_machine();
     let template = layered_with_new_base(&machine);
     let command = ["rebase", "debian/base"];
-    let copy = |name: &str| {
-        let sysroot = machine.dir.path().join(name);
-        sh(&format!("rm -rf '{s}' && cp -a '{t}' '{s}'", s = sysroot.display(), t = template.display())).ok();
-        sysroot
-    };
+    let copy = |name: &str| copy_sysroot(&template, &machine.dir.path().join(name));
     let counting = copy("uninterrupted");
     let old = deployed(&counting)[0].clone();
     layer_at(&counting, &command).ok();
@@ -240,11 +236,7 @@ fn crash_at_every_failpoint_of_layered_rebase() {
 fn sweep_renames_and_syncs(machine: &TinyMachine, template: &std::path::Path, command: &[&str], stride: usize) {
     let started = std::time::Instant::now();
     let syscalls = ["renameat", "renameat2", "fsync", "syncfs"];
-    let copy = |name: &str| {
-        let sysroot = machine.dir.path().join(name);
-        sh(&format!("rm -rf '{s}' && cp -a '{t}' '{s}'", s = sysroot.display(), t = template.display())).ok();
-        sysroot
-    };
+    let copy = |name: &str| copy_sysroot(template, &machine.dir.path().join(name));
 
     // The uninterrupted run, which also counts the calls.
     let counting = copy("counting");

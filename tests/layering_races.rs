@@ -18,7 +18,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -96,33 +95,13 @@ fn wait_for_scripts(install: &mut Child, store: &Path) {
     }
 }
 
-fn refs(store: &Path) -> BTreeMap<String, String> {
-    let json: serde_json::Value = serde_json::from_str(
-        &layer(&[
-            OsStr::new("repo"),
-            OsStr::new("refs"),
-            OsStr::new("--repo"),
-            store.as_os_str(),
-            OsStr::new("--json"),
-        ])
-        .ok(),
-    )
-    .expect("refs --json");
-    json["refs"]
-        .as_object()
-        .expect("refs")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("checksum").to_owned()))
-        .collect()
-}
-
 /// Runs `concurrent` twice while an install of `deb` is in its postinst:
 /// with `--no-wait`, which must fail at once saying the sysroot is locked
 /// (while the install still runs), and as is, which must wait for the
 /// install and then succeed. Checks the store and the refs afterwards.
 fn race(sysroot: &Path, deb: &Path, concurrent: &[&str]) -> (Run, Run) {
     let store = sysroot.join("ostree/repo");
-    let refs_before = refs(&store);
+    let refs_before = store_refs(&store);
     let deb_s = deb.display().to_string();
     let shown = concurrent.join(" ");
 
@@ -146,7 +125,7 @@ fn race(sysroot: &Path, deb: &Path, concurrent: &[&str]) -> (Run, Run) {
     // The store is whole; no ref from before is lost.
     ostree(&[OsStr::new("fsck"), OsStr::new("--repo"), store.as_os_str()]).ok();
     layer(&[OsStr::new("repo"), OsStr::new("fsck"), OsStr::new("--repo"), store.as_os_str()]).ok();
-    let refs_after = refs(&store);
+    let refs_after = store_refs(&store);
     for (name, commit) in refs_before.iter().filter(|(n, _)| !n.starts_with("ostree/")) {
         assert_eq!(refs_after.get(name), Some(commit), "{shown}: the ref `{name}` is kept");
     }
@@ -218,7 +197,7 @@ fn cleanup_waits_for_an_install() {
     let inside = in_deployment(&sysroot, 0, "slowtool; cat /etc/slowpost.state").ok();
     assert_eq!(inside, "slow\nconfigured configure\n");
     let store = sysroot.join("ostree/repo");
-    let package_refs: Vec<String> = refs(&store).into_keys().filter(|n| n.starts_with("layer/pkg/")).collect();
+    let package_refs: Vec<String> = store_refs(&store).into_keys().filter(|n| n.starts_with("layer/pkg/")).collect();
     assert_eq!(package_refs, ["layer/pkg/deb/slowpost/1.0_amd64"], "the package tree in use is kept");
     // The objects the install wrote and its deployment uses were spared:
     // `ostree fsck` (in `race`) walked both deployments' commits, and the

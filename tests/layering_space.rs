@@ -29,18 +29,6 @@ fn free_bytes(path: &Path) -> u64 {
     st.f_bavail * st.f_frsize
 }
 
-/// The refs of `store`, by name.
-fn refs(store: &Path) -> std::collections::BTreeMap<String, String> {
-    let json: serde_json::Value =
-        serde_json::from_str(&layer(&["repo", "refs", "--repo", p(store), "--json"]).ok()).expect("refs --json");
-    json["refs"]
-        .as_object()
-        .expect("refs")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("checksum").to_owned()))
-        .collect()
-}
-
 /// Names in `dir` (empty if it does not exist).
 fn names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -71,7 +59,7 @@ fn install_while_full(mnt: &Path, sysroot: &Path, levels: &[u64]) -> Vec<String>
     let old = deployed(sysroot);
     let old_dir = deployment_dir(sysroot, 0);
     let before = snapshot(&old_dir);
-    let refs_before = refs(&store);
+    let refs_before = store_refs(&store);
     let filler = mnt.join("filler");
     let mut failures = Vec::new();
     let mut done = false;
@@ -100,7 +88,7 @@ fn install_while_full(mnt: &Path, sysroot: &Path, levels: &[u64]) -> Vec<String>
         // staged may leave `ostree/B/S/i` refs for the boot version that was
         // never swapped in (GC roots of the unlisted deployment, written
         // before the swap as ostree does); the next cleanup drops them.
-        let now = refs(&store);
+        let now = store_refs(&store);
         for (name, commit) in &refs_before {
             assert_eq!(now.get(name), Some(commit), "{what}: ref {name} unchanged");
         }
@@ -175,7 +163,7 @@ fn install_out_of_space_is_a_clean_error() {
     layer_at(&sysroot, &["cleanup"]).ok();
     let left = names(&sysroot.join("ostree/deploy/debian/deploy"));
     assert_eq!(left.len(), 2 * deployed(&sysroot).len(), "only the deployments remain: {left:?}");
-    let roots: Vec<String> = refs(&store).into_keys().filter(|n| n.starts_with("ostree/")).collect();
+    let roots: Vec<String> = store_refs(&store).into_keys().filter(|n| n.starts_with("ostree/")).collect();
     assert_eq!(roots.len(), deployed(&sysroot).len(), "one GC root per deployment: {roots:?}");
 }
 

@@ -212,6 +212,34 @@ fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The refs of the repository `store` (`layer repo refs --json`): name to
+/// commit.
+pub fn store_refs(store: &Path) -> BTreeMap<String, String> {
+    let json: serde_json::Value = serde_json::from_str(
+        &layer(&[
+            OsStr::new("repo"),
+            OsStr::new("refs"),
+            OsStr::new("--repo"),
+            store.as_os_str(),
+            OsStr::new("--json"),
+        ])
+        .ok(),
+    )
+    .expect("refs --json");
+    json["refs"]
+        .as_object()
+        .expect("refs")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("checksum").to_owned()))
+        .collect()
+}
+
+/// A fresh copy (`cp -a`) of the sysroot `template` at `sysroot`.
+pub fn copy_sysroot(template: &Path, sysroot: &Path) -> PathBuf {
+    sh(&format!("rm -rf '{s}' && cp -a '{t}' '{s}'", s = sysroot.display(), t = template.display())).ok();
+    sysroot.to_owned()
+}
+
 /// Reads a whole tree into a map of relative path to node (mtimes ignored).
 pub fn snapshot(root: &Path) -> BTreeMap<String, Node> {
     let mut out = BTreeMap::new();
@@ -548,8 +576,7 @@ impl TinyMachine {
 
     /// A fresh copy of the template sysroot at `sysroot`.
     pub fn copy_to(&self, sysroot: &Path) -> PathBuf {
-        sh(&format!("rm -rf '{s}' && cp -a '{t}' '{s}'", s = sysroot.display(), t = self.template.display())).ok();
-        sysroot.to_owned()
+        copy_sysroot(&self.template, sysroot)
     }
 }
 
